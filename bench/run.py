@@ -1,0 +1,705 @@
+#!/usr/bin/python3
+"""`make bench`: Junction against nginx and HAProxy on this machine, in three parts.
+
+1. Throughput: the three proxies configured alike (one worker, keep-alive round robin to the
+   same two nginx backends), driven by wrk in interleaved rounds; medians of requests/s,
+   latency, the proxy's own CPU time per request and its RSS.
+2. Routing cost: Junction with 5 routes against 5,000 (path prefixes, then exact hosts).
+3. Idle keep-alive memory: RSS growth of each proxy per idle keep-alive client connection.
+
+The measuring method (wrk warm-up then a measured run, CPU and RSS read from /proc) is the
+reference harness's, ../shared/bench/compare.py, imported from there when it exists, else
+bench/benchlib.py. Python 3 standard library only; all traffic stays on 127.0.0.1, and every
+process started here is stopped before the script ends. See bench/README.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SHARED = os.path.join(ROOT, "..", "shared", "bench")
+JUNCTION = os.path.join(ROOT, "build", "junction")
+JUNCTION_YAML = os.path.join(HERE, "junction-bench.yaml")
+BACKEND_PORTS = (9001, 9002)
+
+
+def load_method():
+    """The reference harness's module when ../shared/bench is there, else our own copy."""
+    if os.path.isfile(os.path.join(SHARED, "compare.py")):
+        sys.path.insert(0, os.path.abspath(SHARED))
+        import compare as method
+        return method, os.path.abspath(os.path.join(SHARED, "compare.py"))
+    sys.path.insert(0, HERE)
+    import benchlib as method
+    return method, os.path.join(HERE, "benchlib.py")
+
+
+M, METHOD_SOURCE = load_method()
+
+
+def peer_file(name):
+    """A peer configuration: the shared one when present, else bench/'s own."""
+    shared = os.path.abspath(os.path.join(SHARED, name))
+    return shared if os.path.isfile(shared) else os.path.join(HERE, name)
+
+
+def config_port(path, pattern):
+    with open(path) as f:
+        m = re.search(pattern, f.read())
+    if not m:
+        sys.exit(f"bench: cannot find the listening port in {path}")
+    return int(m.group(1))
+
+
+# ---------------------------------------------------------------------------------------
+# Processes: every child is registered so that the finally block of main() can stop it.
+
+CHILDREN = []
+
+
+def raise_nofile():
+    """preexec_fn: soft RLIMIT_NOFILE up to the hard limit (10k idle clients need it)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def spawn(argv, log_path):
+    with open(log_path, "ab") as log:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=log, start_new_session=True, preexec_fn=raise_nofile)
+    CHILDREN.append(p)
+    return p
+
+
+def stop(p, grace=15):
+    """SIGTERM to the child's process group, SIGKILL after grace seconds. Returns the exit
+    status the child had before we signalled it (None when it was still running)."""
+    early = p.poll()
+    if early is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=grace)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    if p in CHILDREN:
+        CHILDREN.remove(p)
+    return early
+
+
+def stop_all():
+    for p in list(CHILDREN):
+        stop(p, grace=5)
+
+
+def port_free(port):
+    """True when nothing is bound to 127.0.0.1:port (Junction binds with SO_REUSEPORT, so a
+    stale instance would otherwise silently share the port with the one we start)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def log_lines(path):
+    try:
+        with open(path, errors="replace") as f:
+            return [line.rstrip("\n") for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+# ---------------------------------------------------------------------------------------
+# Small HTTP/1.1 client for the idle-connection test and the sanity check.
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: junction-bench\r\n\r\n"
+
+
+def parse_response(buf):
+    """(status, keep_alive) once buf holds a whole response, else None."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buf[:end].decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1])
+    fields = {}
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip().lower()
+    body = buf[end + 4:]
+    if "chunked" in fields.get("transfer-encoding", ""):
+        if not body.endswith(b"0\r\n\r\n"):
+            return None
+    elif len(body) < int(fields.get("content-length", "0")):
+        return None
+    return status, "close" not in fields.get("connection", "")
+
+
+WINDOW = 256  # requests in flight at once while the idle connections are opened
+
+
+def open_idle_connections(port, count, window=WINDOW, timeout=120):
+    """Opens count connections to 127.0.0.1:port, each sending one request and reading its
+    whole response, at most window at a time. Returns (idle sockets, statistics)."""
+    sel = selectors.DefaultSelector()
+    idle, pending = [], {}
+    stats = dict(started=0, failed=0, closed_by_server=0, statuses={})
+    deadline = time.monotonic() + timeout
+    while (stats["started"] < count or pending) and time.monotonic() < deadline:
+        while stats["started"] < count and len(pending) < window:
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            pending[s] = {"sock": s, "sent": False, "buf": b""}
+            sel.register(s, selectors.EVENT_WRITE, pending[s])
+            stats["started"] += 1
+        for key, _ in sel.select(timeout=0.5):
+            st, s = key.data, key.data["sock"]
+            try:
+                if not st["sent"]:
+                    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if err:
+                        raise OSError(err, os.strerror(err))
+                    s.sendall(REQUEST)  # a few dozen bytes: fits any fresh socket buffer
+                    st["sent"] = True
+                    sel.modify(s, selectors.EVENT_READ, st)
+                    continue
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise OSError("closed before a whole response")
+                st["buf"] += chunk
+                done = parse_response(st["buf"])
+                if done is None:
+                    continue
+            except (OSError, ValueError, IndexError):
+                stats["failed"] += 1
+                sel.unregister(s)
+                del pending[s]
+                s.close()
+                continue
+            sel.unregister(s)
+            del pending[s]
+            status, keep_alive = done
+            stats["statuses"][status] = stats["statuses"].get(status, 0) + 1
+            if keep_alive:
+                idle.append(s)
+            else:
+                stats["closed_by_server"] += 1
+                s.close()
+    for s in pending:
+        stats["failed"] += 1
+        sel.unregister(s)
+        s.close()
+    sel.close()
+    return idle, stats
+
+
+def count_still_open(socks):
+    """How many of socks the server has not closed (an idle socket that is readable has
+    either been closed by the server or was sent something unexpected)."""
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    gone = 0
+    for key, _ in sel.select(timeout=0):
+        try:
+            if key.fileobj.recv(1, socket.MSG_PEEK) == b"":
+                gone += 1
+        except OSError:
+            gone += 1
+    sel.close()
+    return len(socks) - gone
+
+
+def get_once(port, path="/"):
+    """Status and body of one GET on a fresh connection (used as a sanity check)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                  .encode())
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+# ---------------------------------------------------------------------------------------
+# Reporting helpers
+
+def median_of(results):
+    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+
+
+def fmt_table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def section(title):
+    print(f"\n== {title}", flush=True)
+
+
+def shell_cmd(argv, log_path):
+    """A shell command line for the reference method's run_one (which runs it with sh):
+    exec keeps the proxy as the measured process; stderr is kept for the report."""
+    return "exec " + " ".join(map(sh_quote, argv)) + f" 2>>{sh_quote(log_path)}"
+
+
+def sh_quote(s):
+    return "'" + s.replace("'", "'\\''") + "'" if re.search(r"[^\w@%+=:,./-]", s) else s
+
+
+# ---------------------------------------------------------------------------------------
+# Part 1: throughput
+
+def part_throughput(a, tmp, peers):
+    section(f"1. Throughput: {a.rounds} interleaved round(s) of {a.dur}s, wrk -t1 "
+            f"-c{a.conns}, path /")
+    jlog = os.path.join(tmp, "junction-throughput.log")
+    entries = [("junction", 8080, shell_cmd([JUNCTION, "-c", JUNCTION_YAML], jlog))]
+    for name, (port, argv) in peers.items():
+        entries.append((name, port, shell_cmd(argv, os.path.join(tmp, f"{name}.log"))))
+    # The backend alone (wrk straight to one nginx backend, nothing started): the ceiling.
+    entries.append(("direct", BACKEND_PORTS[0], "exec sleep 3600"))
+    opts = types.SimpleNamespace(conns=a.conns, dur=a.dur, path="/")
+    runs = {name: [] for name, _, _ in entries}
+    failed = {name: 0 for name, _, _ in entries}
+    for r in range(a.rounds):
+        order = entries[r % len(entries):] + entries[:r % len(entries)]
+        for name, port, cmd in order:
+            res = M.run_one(cmd, port, opts)
+            if res is None:
+                failed[name] += 1
+                print(f"  round {r + 1}: {name}: no result (did not listen, or wrk failed)")
+                continue
+            runs[name].append(res)
+            print(f"  round {r + 1}: {name:9s} {res['rps']:9.0f} req/s  p99 {res['p99']:6.2f} ms"
+                  f"  cpu {res['cpu_us']:6.1f} us/req  errors {res['errs']}", flush=True)
+    med = {n: median_of(rs) for n, rs in runs.items() if rs}
+    rows = []
+    for name, m in med.items():
+        proxy = name != "direct"
+        rows.append([name, f"{m['rps']:.0f}", f"{m['p50']:.2f}", f"{m['p99']:.2f}",
+                     f"{m['cpu_us']:.1f}" if proxy else "-", f"{m['rss_mb']:.1f}" if proxy else "-",
+                     f"{sum(x['errs'] for x in runs[name])}", f"{len(runs[name])}"])
+    print()
+    print(fmt_table(["proxy", "req/s", "p50 ms", "p99 ms", "cpu us/req", "RSS MiB",
+                     "errors (sum)", "runs"], rows))
+    print("  (medians; 'direct' is wrk straight to backend :9001, the ceiling for any proxy)")
+    out = dict(medians=med, runs=runs, failed=failed)
+    peers_med = [med[n] for n in peers if n in med]
+    if "junction" in med and peers_med:
+        j = med["junction"]
+        out["rps_ratio"] = j["rps"] / max(p["rps"] for p in peers_med)
+        out["cpu_ratio"] = j["cpu_us"] / min(p["cpu_us"] for p in peers_med)
+        out["p99_ratio"] = j["p99"] / min(p["p99"] for p in peers_med)
+        print(f"  Junction / best peer: req/s x{out['rps_ratio']:.2f} (higher is better), "
+              f"cpu/req x{out['cpu_ratio']:.2f}, p99 x{out['p99_ratio']:.2f} "
+              "(lower is better)")
+    out["junction_log"] = log_lines(jlog)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Part 2: routing cost
+
+ROUTE_HEAD = """workers: 1
+listeners:
+  - {{ name: bench, address: 127.0.0.1:{port} }}
+access_log: {{ path: none }}
+error_log: {{ level: warn }}
+upstreams:
+  backends:
+    keepalive: 128
+    servers:
+      - {{ address: 127.0.0.1:{b0} }}
+      - {{ address: 127.0.0.1:{b1} }}
+routes:
+"""
+
+
+def routes_config(kind, n, port=8080):
+    """A Junction configuration with n routes of one kind, and the request path that hits
+    the route in the middle of the file. 'prefix': /svc0000 ... each a path_prefix; 'host':
+    exact hosts svc0000.bench.test ..., where the middle one is 127.0.0.1 (the Host that
+    wrk sends), so that wrk needs no extra header."""
+    mid = n // 2
+    lines = [ROUTE_HEAD.format(port=port, b0=BACKEND_PORTS[0], b1=BACKEND_PORTS[1])]
+    for i in range(n):
+        if kind == "prefix":
+            match = f"path_prefix: /svc{i:04d}"
+        else:
+            match = "host: 127.0.0.1" if i == mid else f"host: svc{i:04d}.bench.test"
+        lines.append(f"  - {{ name: r{i}, match: {{ {match} }}, upstream: backends }}\n")
+    path = f"/svc{mid:04d}/item" if kind == "prefix" else "/item"
+    return "".join(lines), path
+
+
+def part_routing(a, tmp):
+    section(f"2. Routing cost: {a.rounds} interleaved round(s) of {a.dur}s, "
+            f"wrk -t1 -c{a.conns}")
+    variants = []
+    for kind in ("prefix", "host"):
+        for n in (5, 5000):
+            name = f"{n} {kind} routes"
+            text, path = routes_config(kind, n)
+            cfg = os.path.join(tmp, f"routes-{kind}-{n}.yaml")
+            with open(cfg, "w") as f:
+                f.write(text)
+            t0 = time.monotonic()
+            chk = subprocess.run([JUNCTION, "check", "-c", cfg], capture_output=True, text=True)
+            check_s = time.monotonic() - t0
+            if chk.returncode != 0:
+                print(f"  {name}: configuration refused:\n{chk.stderr.strip()}")
+                continue
+            status, _ = check_route(cfg, path, os.path.join(tmp, f"routes-{kind}-{n}.log"))
+            log = os.path.join(tmp, f"routes-{kind}-{n}.log")
+            variants.append(dict(name=name, kind=kind, n=n, path=path, check_s=check_s,
+                                 sanity_status=status,
+                                 cmd=shell_cmd([JUNCTION, "-c", cfg], log), log=log))
+            print(f"  {name}: request {path} -> {status}; `junction check` {check_s * 1e3:.0f} ms")
+    runs = {v["name"]: [] for v in variants}
+    for r in range(a.rounds):
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        for v in order:
+            opts = types.SimpleNamespace(conns=a.conns, dur=a.dur, path=v["path"])
+            res = M.run_one(v["cmd"], 8080, opts)
+            if res is None:
+                print(f"  round {r + 1}: {v['name']}: no result")
+                continue
+            runs[v["name"]].append(res)
+            print(f"  round {r + 1}: {v['name']:18s} {res['rps']:9.0f} req/s  "
+                  f"cpu {res['cpu_us']:6.1f} us/req  errors {res['errs']}", flush=True)
+    med = {n: median_of(rs) for n, rs in runs.items() if rs}
+    rows = [[n, f"{m['rps']:.0f}", f"{m['p99']:.2f}", f"{m['cpu_us']:.1f}", f"{m['rss_mb']:.1f}",
+             f"{sum(x['errs'] for x in runs[n])}"] for n, m in med.items()]
+    print()
+    print(fmt_table(["configuration", "req/s", "p99 ms", "cpu us/req", "RSS MiB",
+                     "errors (sum)"], rows))
+    ratios = {}
+    for kind in ("prefix", "host"):
+        small, big = med.get(f"5 {kind} routes"), med.get(f"5000 {kind} routes")
+        if small and big:
+            ratios[kind] = dict(rps=big["rps"] / small["rps"], cpu=big["cpu_us"] / small["cpu_us"])
+            print(f"  5,000 / 5 {kind} routes: req/s x{ratios[kind]['rps']:.2f}, "
+                  f"cpu/req x{ratios[kind]['cpu']:.2f} (1.00 = routing cost independent of "
+                  "the number of routes)")
+    logs = {v["name"]: log_lines(v["log"]) for v in variants}
+    return dict(medians=med, runs=runs, ratios=ratios, logs=logs,
+                variants=[{k: v[k] for k in ("name", "path", "check_s", "sanity_status")}
+                          for v in variants])
+
+
+def check_route(cfg, path, log):
+    """Starts Junction on cfg and sends one request to path: the route must really be hit."""
+    p = spawn([JUNCTION, "-c", cfg], log)
+    try:
+        if not M.wait_port(8080):
+            return None, b""
+        return get_once(8080, path)
+    except OSError as e:
+        return f"error: {e}", b""
+    finally:
+        stop(p)
+
+
+# ---------------------------------------------------------------------------------------
+# Part 3: idle keep-alive memory
+
+def idle_variants(tmp, peers_conf, count):
+    """Commands for the idle test: Junction with the bench configuration; nginx and HAProxy
+    with their bench configuration, given room for count connections."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    need = count + 2048
+    nginx_conf, haproxy_cfg = peers_conf["nginx"], peers_conf["haproxy"]
+    with open(nginx_conf) as f:
+        text = f.read()
+    text, k = re.subn(r"worker_connections\s+\d+\s*;", f"worker_connections {need};", text)
+    if not k:
+        raise RuntimeError(f"{nginx_conf}: no worker_connections to raise")
+    text = re.sub(r"(?m)^\s*pid\s+[^;]*;", "", text)
+    text = (f"pid {tmp}/idle-nginx.pid;\nworker_rlimit_nofile {max(limit, need + 64)};\n"
+            + text)
+    nginx_idle = os.path.join(tmp, "idle-nginx.conf")
+    with open(nginx_idle, "w") as f:
+        f.write(text)
+    # HAProxy reserves two descriptors per connection (client and server side) and refuses
+    # to start when maxconn does not fit in its descriptor limit, which cannot exceed our
+    # hard limit: where count does not fit, it gets as many connections as fit.
+    ha_maxconn = min(need, (limit - 200) // 2)
+    ha_count = min(count, ha_maxconn - 64)
+    with open(haproxy_cfg) as f:
+        text = f.read()
+    text = re.sub(r"(?m)^[ \t]*(maxconn|ulimit-n)\s+\d+[ \t]*\n", "", text)
+    text = re.sub(r"(?m)^global[ \t]*$",
+                  f"global\n  ulimit-n {limit}\n  maxconn {ha_maxconn}", text, count=1)
+    # The frontends' own limit (maxconn in defaults) must be raised too.
+    text = re.sub(r"(?m)^defaults\b.*$", lambda m: f"{m.group(0)}\n  maxconn {ha_maxconn}",
+                  text, count=1)
+    haproxy_idle = os.path.join(tmp, "idle-haproxy.cfg")
+    with open(haproxy_idle, "w") as f:
+        f.write(text)
+    return [("junction", 8080, [JUNCTION, "-c", JUNCTION_YAML], count),
+            ("nginx", peers_conf["nginx_port"], ["nginx", "-c", nginx_idle], count),
+            ("haproxy", peers_conf["haproxy_port"], ["haproxy", "-f", haproxy_idle], ha_count)]
+
+
+def idle_one(name, port, argv, count, tmp):
+    log = os.path.join(tmp, f"idle-{name}.log")
+    p = spawn(argv, log)
+    warm = []
+    conns = []
+    try:
+        if not M.wait_port(port):
+            return dict(error="did not listen", log=log_lines(log))
+        # Warm up with the same concurrency as the measurement (WINDOW requests in flight),
+        # then close: RSS before then already holds what a proxy allocates for a burst of
+        # requests (upstream connections, buffer pools, malloc arenas), and the difference
+        # is what the idle connections themselves cost.
+        warm, _ = open_idle_connections(port, 2 * WINDOW)
+        for s in warm:
+            s.close()
+        time.sleep(1.0)
+        rss0 = M.tree_rss_kb(p.pid)
+        t0 = time.monotonic()
+        conns, stats = open_idle_connections(port, count)
+        open_s = time.monotonic() - t0
+        time.sleep(1.0)
+        rss1 = M.tree_rss_kb(p.pid)
+        still_open = count_still_open(conns)
+        alive = p.poll() is None
+        res = dict(rss_before_kb=rss0, rss_after_kb=rss1, idle=len(conns),
+                   wanted=count, still_open=still_open, open_s=open_s, alive=alive, **stats,
+                   kib_per_conn=(rss1 - rss0) / len(conns) if conns else float("nan"))
+    finally:
+        for s in conns:
+            s.close()
+        early = stop(p)
+    res["exit_before_stop"] = early
+    res["log"] = log_lines(log)
+    return res
+
+
+def part_idle(a, tmp, peers_conf):
+    count = a.idle
+    section(f"3. Idle keep-alive memory: {count} idle keep-alive client connections per proxy")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < count + 256:
+        print(f"  RLIMIT_NOFILE hard limit {hard} is too low for {count} connections; skipped")
+        return dict(skipped=f"RLIMIT_NOFILE hard limit {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    out = {}
+    for name, port, argv, n in idle_variants(tmp, peers_conf, count):
+        r = idle_one(name, port, argv, n, tmp)
+        out[name] = r
+        if "error" in r:
+            print(f"  {name}: {r['error']}: " + " | ".join(r["log"][-3:]))
+            continue
+        print(f"  {name}: {r['idle']} idle of {n} in {r['open_s']:.1f}s; statuses "
+              f"{r['statuses']}, failed {r['failed']}, closed by server {r['closed_by_server']};"
+              f" still open after 1s: {r['still_open']}", flush=True)
+    rows = [[n, f"{r['rss_before_kb'] / 1024:.1f}", f"{r['rss_after_kb'] / 1024:.1f}",
+             f"{r['idle']}", f"{r['kib_per_conn']:.2f}"]
+            for n, r in out.items() if "error" not in r]
+    print()
+    print(fmt_table(["proxy", "RSS before MiB", "RSS with idle MiB", "idle conns",
+                     "KiB per conn"], rows))
+    print("  (user-space memory only: RSS does not count the kernel's socket buffers)")
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+
+    def first_line(argv):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+    return dict(date=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+                nproc=os.cpu_count(), cpu=model, kernel=platform.release(),
+                junction=first_line([JUNCTION, "--version"]), nginx=first_line(["nginx", "-v"]),
+                haproxy=first_line(["haproxy", "-v"]), wrk=first_line(["wrk", "-v"]))
+
+
+def preflight(peer_ports):
+    missing = [b for b in ("nginx", "haproxy", "wrk") if shutil.which(b) is None]
+    if not os.access(JUNCTION, os.X_OK):
+        missing.append(JUNCTION + " (run `make build/junction`)")
+    if missing:
+        sys.exit("bench: missing: " + ", ".join(missing) + " (scripts/install-deps.sh)")
+    busy = [p for p in (8080, *peer_ports, *BACKEND_PORTS) if not port_free(p)]
+    if busy:
+        sys.exit(f"bench: ports already in use on 127.0.0.1: {busy}; stop what holds them")
+
+
+def on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    ap.add_argument("--dur", type=int, default=5, help="seconds of each measured wrk run")
+    ap.add_argument("--quick", action="store_true",
+                    help="1 round of 2s, 2,000 idle connections: to check the harness")
+    ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
+    ap.add_argument("--idle", type=int, default=10000, help="idle connections in part 3")
+    ap.add_argument("--parts", default="1,2,3", help="which parts to run, e.g. 1,3")
+    ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.dur, a.idle = 1, 2, min(a.idle, 2000)
+    parts = {p.strip() for p in a.parts.split(",")}
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    nginx_conf, haproxy_cfg = peer_file("proxy-nginx.conf"), peer_file("proxy-haproxy.cfg")
+    backend_conf = peer_file("backend-nginx.conf")
+    nginx_port = config_port(nginx_conf, r"listen\s+127\.0\.0\.1:(\d+)")
+    haproxy_port = config_port(haproxy_cfg, r"bind\s+127\.0\.0\.1:(\d+)")
+    preflight((nginx_port, haproxy_port))
+    peers = {"nginx": (nginx_port, ["nginx", "-c", nginx_conf]),
+             "haproxy": (haproxy_port, ["haproxy", "-f", haproxy_cfg])}
+    peers_conf = dict(nginx=nginx_conf, haproxy=haproxy_cfg, nginx_port=nginx_port,
+                      haproxy_port=haproxy_port)
+
+    info = machine()
+    print("Junction benchmark:", " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]))
+    for k, v in info.items():
+        print(f"  {k:8s} {v}")
+    print(f"  method   {os.path.normpath(METHOD_SOURCE)}")
+    print(f"  configs  {JUNCTION_YAML}\n           {nginx_conf}\n           {haproxy_cfg}\n"
+          f"           backends: {backend_conf}")
+
+    tmp = tempfile.mkdtemp(prefix="junction-bench-")
+    results = dict(machine=info, args=vars(a), method=METHOD_SOURCE)
+    backend = None
+    try:
+        backend = spawn(["nginx", "-c", backend_conf], os.path.join(tmp, "backend.log"))
+        if not all(M.wait_port(p) for p in BACKEND_PORTS):
+            sys.exit("bench: the nginx backends did not start: "
+                     + " | ".join(log_lines(os.path.join(tmp, "backend.log"))))
+        # Sanity: Junction answers through the backends before anything is measured.
+        p = spawn([JUNCTION, "-c", JUNCTION_YAML], os.path.join(tmp, "sanity.log"))
+        try:
+            if not M.wait_port(8080):
+                sys.exit("bench: Junction did not listen on 8080: "
+                         + " | ".join(log_lines(os.path.join(tmp, "sanity.log"))))
+            status, body = get_once(8080)
+            print(f"  sanity   GET / through Junction -> {status} {body.strip()[:40]!r}")
+        finally:
+            stop(p)
+        if "1" in parts:
+            results["throughput"] = part_throughput(a, tmp, peers)
+        if "2" in parts:
+            results["routing"] = part_routing(a, tmp)
+        if "3" in parts:
+            results["idle"] = part_idle(a, tmp, peers_conf)
+    finally:
+        stop_all()
+        if a.keep:
+            print(f"\n(temporary files kept in {tmp})")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    summary(results)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1, default=str)
+
+
+def summary(res):
+    section("Summary")
+    t = res.get("throughput")
+    if t and "rps_ratio" in t:
+        m = t["medians"]
+        for n in ("junction", "nginx", "haproxy"):
+            if n in m:
+                print(f"  {n:9s} {m[n]['rps']:8.0f} req/s  p99 {m[n]['p99']:6.2f} ms  "
+                      f"{m[n]['cpu_us']:6.1f} us CPU/req  RSS {m[n]['rss_mb']:.1f} MiB")
+        print(f"  Junction vs best peer: req/s x{t['rps_ratio']:.2f}, "
+              f"CPU/req x{t['cpu_ratio']:.2f}")
+    r = res.get("routing")
+    if r:
+        for kind, x in r["ratios"].items():
+            print(f"  routing, 5,000 vs 5 {kind} routes: req/s x{x['rps']:.2f}, "
+                  f"CPU/req x{x['cpu']:.2f}")
+    i = res.get("idle")
+    if i and "skipped" not in i:
+        for n, x in i.items():
+            if "error" in x:
+                print(f"  idle memory, {n}: {x['error']}")
+            else:
+                print(f"  idle memory, {n:9s} {x['kib_per_conn']:6.2f} KiB per idle keep-alive"
+                      f" connection ({x['idle']} connections)")
+    notes = []
+    if t:
+        notes += [f"throughput run: {line}" for line in t.get("junction_log", [])]
+        for n, k in t.get("failed", {}).items():
+            if k:
+                notes.append(f"{n}: {k} run(s) gave no result")
+        for n, rs in t.get("runs", {}).items():
+            if any(x["errs"] for x in rs):
+                notes.append(f"{n}: wrk reported {sum(x['errs'] for x in rs)} errors "
+                             "(non-2xx/3xx or socket errors)")
+    if r:
+        for n, lines in r["logs"].items():
+            notes += [f"{n}: {line}" for line in lines]
+        for n, rs in r["runs"].items():
+            if any(x["errs"] for x in rs):
+                notes.append(f"{n}: wrk reported {sum(x['errs'] for x in rs)} errors")
+    if i and "skipped" not in i:
+        for n, x in i.items():
+            if "error" in x:
+                continue
+            if x["exit_before_stop"] is not None:
+                notes.append(f"idle test: {n} had exited (status {x['exit_before_stop']}) "
+                             "before it was stopped")
+            if n == "junction":
+                notes += [f"idle test: {line}" for line in x["log"]]
+    if notes:
+        print("  Worth a look:")
+        for line in notes[:40]:
+            print(f"    - {line}")
+        if len(notes) > 40:
+            print(f"    ... and {len(notes) - 40} more")
+
+
+if __name__ == "__main__":
+    main()

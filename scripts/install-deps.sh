@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs every Debian package Junction needs to build, test and benchmark.
+# Idempotent: installs only what is missing, and runs apt-get update only then.
+set -eu
+PKGS="build-essential pkg-config clang libclang-rt-14-dev libyaml-dev libpcre2-dev \
+libcriterion-dev python3 python3-pytest curl wrk nginx-light haproxy procps"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages:$missing (run as root to install them)" >&2
+    exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

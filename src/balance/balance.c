@@ -1,0 +1,21 @@
+/* The registry of load-balancing algorithms: adding one is one line here. */
+#include "balance/balance.h"
+
+#include <string.h>
+
+static const struct jn_lb_ops *const registry[] = {
+    &jn_lb_round_robin,
+};
+
+const struct jn_lb_ops *jn_lb_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return registry[i];
+    return NULL;
+}
+
+bool jn_lb_known(const char *name)
+{
+    return jn_lb_find(name) != NULL;
+}

@@ -1,0 +1,194 @@
+/* The configuration snapshot: an immutable tree built from YAML, owned by one
+ * arena, shared read-only by every worker and freed when its last user ends.
+ * Nothing here may assume it is the only or the last snapshot (reload swaps
+ * snapshots at run time). */
+#ifndef JN_CONFIG_CONFIG_H
+#define JN_CONFIG_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/arena.h"
+
+struct jn_router;   /* route/router.h */
+struct pcre2_real_code_8;
+
+/* Where a value came from, for error messages: "file:line:column". */
+struct jn_cfg_pos {
+    const char *file; /* borrowed from the snapshot */
+    uint32_t line;    /* 1-based */
+    uint32_t column;  /* 1-based */
+};
+
+/* Collected configuration errors: every one is reported, then load fails. */
+struct jn_cfg_errors {
+    char **msgs; /* owned: each "file:line:col: message", malloc'd */
+    size_t count;
+    size_t cap;
+};
+
+/* Appends "file:line:col: message" (just "file: message" when pos.line is 0,
+ * for the whole file). errs may be NULL. After 1000 messages the last one says
+ * "too many errors" and later ones are dropped. */
+void jn_cfg_error(struct jn_cfg_errors *errs, struct jn_cfg_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void jn_cfg_errors_free(struct jn_cfg_errors *errs);
+
+struct jn_cfg_kv {
+    char *name;
+    char *value;
+    size_t value_len;
+};
+
+/* set replaces any value of that name, add appends one, remove drops every one. */
+struct jn_cfg_header_ops {
+    struct jn_cfg_kv *set;
+    size_t nset;
+    struct jn_cfg_kv *add;
+    size_t nadd;
+    char **remove;
+    size_t nremove;
+};
+
+struct jn_cfg_listener {
+    char *name;
+    char *address; /* as written: "127.0.0.1:8080", "[::1]:8080", ":8080" */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    struct jn_cfg_pos pos;
+};
+
+struct jn_cfg_server {
+    char *address; /* as written, "host:port"; a server's identity */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint32_t weight; /* 1..1000, default 1 */
+    struct jn_cfg_pos pos;
+};
+
+struct jn_cfg_upstream {
+    char *name;
+    char *balance; /* a name the balance registry knows, default "round_robin" */
+    struct jn_cfg_server *servers;
+    size_t nservers;
+    uint32_t keepalive; /* idle connections kept per worker and server, default 32 */
+    size_t index;       /* position in jn_config.upstreams */
+    struct jn_cfg_pos pos;
+};
+
+struct jn_cfg_match {
+    char *host;        /* lower case, port-less; "*.example.com" wildcard; NULL = any */
+    char *path;        /* exact; NULL = not set */
+    char *path_prefix; /* segment-boundary prefix; NULL = not set */
+    char *path_regex;  /* PCRE2 pattern; NULL = not set */
+    struct pcre2_real_code_8 *regex; /* compiled path_regex, owned (freed with snapshot) */
+    char **methods;    /* upper case; NULL/0 = any */
+    size_t nmethods;
+    struct jn_cfg_kv *headers; /* exact values; names matched case-insensitively */
+    size_t nheaders;
+    struct jn_cfg_kv *query; /* exact values of decoded query parameters */
+    size_t nquery;
+};
+
+struct jn_cfg_rewrite {
+    char *pattern; /* PCRE2 applied to the (stripped) normalised path */
+    struct pcre2_real_code_8 *regex; /* owned */
+    char *replace; /* template with $0..$9 */
+};
+
+struct jn_cfg_respond {
+    bool enabled;
+    uint16_t status;
+    char *body;
+    size_t body_len;
+    struct jn_cfg_kv *headers;
+    size_t nheaders;
+};
+
+struct jn_cfg_route {
+    char *name;
+    struct jn_cfg_match match;
+    int32_t priority; /* higher first; default 0 */
+    char *upstream_name;
+    struct jn_cfg_upstream *upstream; /* borrowed: resolved from upstream_name */
+    char *strip_prefix;
+    struct jn_cfg_rewrite rewrite; /* pattern NULL = none */
+    struct jn_cfg_header_ops request_headers;
+    struct jn_cfg_header_ops response_headers;
+    struct jn_cfg_respond respond;
+    char **listeners; /* names of the listeners this route serves; NULL/0 = every one */
+    size_t nlisteners;
+    size_t index; /* file order */
+    struct jn_cfg_pos pos;
+};
+
+enum jn_log_format { JN_LOGFMT_JSON, JN_LOGFMT_TEXT };
+
+struct jn_cfg_timeouts { /* milliseconds */
+    uint64_t client_header;     /* default 10s */
+    uint64_t client_body;       /* default 30s */
+    uint64_t client_idle;       /* default 60s */
+    uint64_t upstream_connect;  /* default 5s */
+    uint64_t upstream_response; /* default 60s */
+    uint64_t upstream_idle;     /* default 60s */
+    uint64_t drain;             /* default 10s: graceful shutdown limit */
+};
+
+enum jn_escaped_slash { JN_SLASH_KEEP, JN_SLASH_DECODE, JN_SLASH_REJECT };
+
+struct jn_cfg_http {
+    uint32_t max_request_line; /* default 8k, 414 beyond */
+    uint32_t max_header_size;  /* default 32k, 431 beyond */
+    uint32_t max_headers;      /* default 100, 431 beyond */
+    bool merge_slashes;        /* default true */
+    enum jn_escaped_slash escaped_slashes; /* default keep */
+};
+
+struct jn_config {
+    struct jn_arena arena; /* owns every string and array below */
+    _Atomic uint32_t refs; /* snapshot users; freed at 0 */
+    uint64_t generation;
+    char *file;
+    uint32_t workers; /* 0 = auto (one per core) */
+    struct jn_cfg_listener *listeners;
+    size_t nlisteners;
+    struct jn_cfg_timeouts timeouts;
+    struct jn_cfg_http http;
+    struct {
+        char *path; /* "stdout", "stderr", "none" or a file */
+        enum jn_log_format format;
+    } access_log;
+    struct {
+        char *path; /* "stderr", "stdout" or a file */
+        int level;  /* JN_LOG_* from core/log.h, default info */
+    } error_log;
+    struct jn_cfg_upstream *upstreams;
+    size_t nupstreams;
+    struct jn_cfg_route *routes;
+    size_t nroutes;
+    struct jn_router *router; /* owned: built from routes at load */
+};
+
+/* Loads and validates a file. On success returns a snapshot with one reference.
+ * On failure returns NULL and fills errs with every error found (file:line:col). */
+struct jn_config *jn_config_load_file(const char *path, struct jn_cfg_errors *errs);
+/* Same from memory; name is used in error messages. */
+struct jn_config *jn_config_load_buffer(const char *name, const char *data, size_t len,
+                                        struct jn_cfg_errors *errs);
+
+void jn_config_ref(struct jn_config *cfg);
+/* Drops one reference; frees the snapshot (router, regexes, arena) at zero. */
+void jn_config_unref(struct jn_config *cfg);
+
+/* "250ms", "2s", "1m", "1h" -> milliseconds. Returns 0 or JN_EINVAL. */
+int jn_parse_duration(const char *s, uint64_t *out_ms);
+/* "512", "16k", "1m", "1g" -> bytes. Returns 0 or JN_EINVAL. */
+int jn_parse_size(const char *s, uint64_t *out);
+/* "host:port", "[v6]:port", ":port" -> sockaddr (numeric hosts and "localhost").
+ * Returns 0 or JN_EINVAL with *err set to a static message. */
+int jn_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *len, const char **err);
+
+#endif

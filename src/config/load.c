@@ -1,0 +1,392 @@
+/* The top level of the configuration schema: workers, listeners, timeouts,
+ * http limits, logs and upstreams. Routes (load_route.c) are read last,
+ * whatever their place in the file, because they refer to the others. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "balance/balance.h"
+#include "config/load.h"
+#include "core/common.h"
+#include "core/log.h"
+
+#define JN_HOUR_MS (60 * 60 * 1000)
+
+/* A canonical "ip:port" is at most "[" + INET6_ADDRSTRLEN + "]:65535". */
+#define JN_ADDR_CANON_MAX 64
+
+struct jn_ld_choice {
+    const char *name;
+    int value;
+};
+
+/* Maps a string value to one of choices; false (reported) when none fits. */
+static bool jn_ld_choose(struct jn_ld *ld, yaml_node_t *value, const char *name,
+                         const struct jn_ld_choice *choices, size_t n, int *out)
+{
+    const char *s = jn_ld_scalar(ld, value, name, "a string");
+    if (s == NULL)
+        return false;
+    char known[128] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s, choices[i].name) == 0) {
+            *out = choices[i].value;
+            return true;
+        }
+        int w = snprintf(known + o, sizeof(known) - o, "%s%s", i ? ", " : "", choices[i].name);
+        o = JN_MIN(o + (size_t)(w > 0 ? w : 0), sizeof(known) - 1);
+    }
+    jn_ld_error(ld, value, "%s: invalid value %s (expected one of: %s)", name,
+                jn_ld_quote(ld, s, strlen(s)), known);
+    return false;
+}
+
+static void jn_ld_set_workers(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                              void *obj)
+{
+    struct jn_config *cfg = obj;
+    bool scalar = value != NULL && value->type == YAML_SCALAR_NODE && !jn_ld_is_null(value);
+    const char *s = scalar ? (const char *)value->data.scalar.value : "";
+    int64_t n;
+    if (scalar && strcmp(s, "auto") == 0) {
+        cfg->workers = 0;
+        return;
+    }
+    if (!scalar || value->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+        s[strspn(s, "-0123456789")] != '\0') {
+        jn_ld_error(ld, value, "workers: expected a number from 1 to 256 or \"auto\", got %s",
+                    scalar ? jn_ld_quote(ld, s, strlen(s)) : jn_ld_kind(value));
+        return;
+    }
+    if (jn_ld_int(ld, value, "workers", 1, 256, &n))
+        cfg->workers = (uint32_t)n;
+}
+
+static void jn_ld_set_escaped_slashes(struct jn_ld *ld, const struct jn_ld_key *key,
+                                      yaml_node_t *value, void *obj)
+{
+    static const struct jn_ld_choice choices[] = {
+        {"keep", JN_SLASH_KEEP},
+        {"decode", JN_SLASH_DECODE},
+        {"reject", JN_SLASH_REJECT},
+    };
+    int v;
+    if (jn_ld_choose(ld, value, key->name, choices, JN_ARRAY_LEN(choices), &v))
+        ((struct jn_cfg_http *)obj)->escaped_slashes = (enum jn_escaped_slash)v;
+}
+
+static void jn_ld_set_log_format(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                                 void *obj)
+{
+    static const struct jn_ld_choice choices[] = {
+        {"json", JN_LOGFMT_JSON},
+        {"text", JN_LOGFMT_TEXT},
+    };
+    int v;
+    if (jn_ld_choose(ld, value, key->name, choices, JN_ARRAY_LEN(choices), &v))
+        ((struct jn_config *)obj)->access_log.format = (enum jn_log_format)v;
+}
+
+static void jn_ld_set_log_level(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                                void *obj)
+{
+    static const struct jn_ld_choice choices[] = {
+        {"error", JN_LOG_ERR},
+        {"warn", JN_LOG_WARN},
+        {"info", JN_LOG_INFO},
+        {"debug", JN_LOG_DEBUG},
+    };
+    int v;
+    if (jn_ld_choose(ld, value, key->name, choices, JN_ARRAY_LEN(choices), &v))
+        ((struct jn_config *)obj)->error_log.level = v;
+}
+
+/* A log destination: "stdout", "stderr", "none" or a file path. */
+static char *jn_ld_log_path(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value)
+{
+    char *s = jn_ld_string(ld, value, key->name, "\"stdout\", \"stderr\" or a file path");
+    if (s != NULL && s[0] == '\0') {
+        jn_ld_error(ld, value, "%s: must not be empty", key->name);
+        return NULL;
+    }
+    return s;
+}
+
+static void jn_ld_set_access_log_path(struct jn_ld *ld, const struct jn_ld_key *key,
+                                      yaml_node_t *value, void *obj)
+{
+    char *s = jn_ld_log_path(ld, key, value);
+    if (s != NULL)
+        ((struct jn_config *)obj)->access_log.path = s;
+}
+
+static void jn_ld_set_error_log_path(struct jn_ld *ld, const struct jn_ld_key *key,
+                                     yaml_node_t *value, void *obj)
+{
+    char *s = jn_ld_log_path(ld, key, value);
+    /* The error log is how every other failure is told: it cannot be off. */
+    if (s != NULL && strcmp(s, "none") == 0) {
+        jn_ld_error(ld, value, "%s: the error log cannot be disabled (use level: error)",
+                    key->name);
+        return;
+    }
+    if (s != NULL)
+        ((struct jn_config *)obj)->error_log.path = s;
+}
+
+/* Reads value as an address into its text, sockaddr and canonical form. */
+static bool jn_ld_address(struct jn_ld *ld, yaml_node_t *value, char **text,
+                          struct sockaddr_storage *ss, socklen_t *len)
+{
+    const char *err = NULL;
+    char *s = jn_ld_string(ld, value, "address", "an address");
+    if (s == NULL)
+        return false;
+    if (jn_parse_address(s, ss, len, &err) != JN_OK) {
+        jn_ld_error(ld, value, "address: invalid address %s: %s", jn_ld_quote(ld, s, strlen(s)),
+                    err);
+        return false;
+    }
+    *text = s;
+    return true;
+}
+
+static void jn_ld_set_listener_address(struct jn_ld *ld, const struct jn_ld_key *key,
+                                       yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_listener *l = obj;
+    jn_ld_address(ld, value, &l->address, &l->addr, &l->addrlen);
+}
+
+/* True for 0.0.0.0 and [::]: addresses to listen on, not to connect to. */
+static bool jn_ld_is_wildcard(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+static void jn_ld_set_server_address(struct jn_ld *ld, const struct jn_ld_key *key,
+                                     yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_server *s = obj;
+    if (!jn_ld_address(ld, value, &s->address, &s->addr, &s->addrlen))
+        return;
+    if (jn_ld_is_wildcard(&s->addr)) {
+        jn_ld_error(ld, value, "address: %s is a wildcard; a server needs a host to connect to",
+                    jn_ld_quote(ld, s->address, strlen(s->address)));
+        s->address = NULL;
+    }
+}
+
+/* For duplicate detection: the canonical address, so that "localhost:80" and
+ * "127.0.0.1:80" are seen as one. NULL when the address did not parse. */
+static const char *jn_ld_canonical(struct jn_ld *ld, const char *text,
+                                   const struct sockaddr_storage *ss)
+{
+    char buf[JN_ADDR_CANON_MAX];
+    if (text == NULL)
+        return NULL;
+    jn_ld_canonical_address(ss, buf, sizeof(buf));
+    return jn_ld_strdup(ld, buf, strlen(buf));
+}
+
+static const struct jn_ld_key jn_listener_keys[] = {
+    JN_LD_REQ("name", jn_ld_set_name, offsetof(struct jn_cfg_listener, name)),
+    JN_LD_REQ("address", jn_ld_set_listener_address, 0),
+};
+static const struct jn_ld_table jn_listener_table = JN_LD_TABLE("listener", jn_listener_keys);
+
+static void jn_ld_set_listeners(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                                void *obj)
+{
+    struct jn_config *cfg = obj;
+    if (!jn_ld_expect(ld, value, YAML_SEQUENCE_NODE, "listeners", "a list"))
+        return;
+    size_t n = jn_ld_seq_len(value);
+    if (n == 0) {
+        jn_ld_error(ld, value, "listeners: at least one listener is required");
+        return;
+    }
+    struct jn_ld_name *names = jn_ld_calloc(ld, n, sizeof(*names));
+    struct jn_ld_name *addrs = jn_ld_calloc(ld, n, sizeof(*addrs));
+    cfg->listeners = jn_ld_calloc(ld, n, sizeof(*cfg->listeners));
+    if (names == NULL || addrs == NULL || cfg->listeners == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct jn_ld_found found[2];
+        yaml_node_t *item = jn_ld_seq_item(ld, value, i);
+        struct jn_cfg_listener *l = &cfg->listeners[cfg->nlisteners];
+        if (item == NULL || !jn_ld_map(ld, item, &jn_listener_table, l, found))
+            continue;
+        l->pos = jn_ld_pos(ld, item);
+        names[cfg->nlisteners] = (struct jn_ld_name){l->name, found[0].value};
+        addrs[cfg->nlisteners] =
+            (struct jn_ld_name){jn_ld_canonical(ld, l->address, &l->addr), found[1].value};
+        cfg->nlisteners++;
+    }
+    jn_ld_dups(ld, names, cfg->nlisteners, false, "listener name");
+    jn_ld_dups(ld, addrs, cfg->nlisteners, false, "listener address");
+}
+
+static const struct jn_ld_key jn_server_keys[] = {
+    JN_LD_REQ("address", jn_ld_set_server_address, 0),
+    JN_LD_NUM("weight", jn_ld_set_u32, offsetof(struct jn_cfg_server, weight), 1, 1000),
+};
+static const struct jn_ld_table jn_server_table = JN_LD_TABLE("server", jn_server_keys);
+
+static void jn_ld_set_servers(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                              void *obj)
+{
+    struct jn_cfg_upstream *up = obj;
+    if (!jn_ld_expect(ld, value, YAML_SEQUENCE_NODE, "servers", "a list"))
+        return;
+    size_t n = jn_ld_seq_len(value);
+    if (n == 0) {
+        jn_ld_error(ld, value, "servers: an upstream needs at least one server");
+        return;
+    }
+    struct jn_ld_name *addrs = jn_ld_calloc(ld, n, sizeof(*addrs));
+    up->servers = jn_ld_calloc(ld, n, sizeof(*up->servers));
+    if (addrs == NULL || up->servers == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct jn_ld_found found[2];
+        yaml_node_t *item = jn_ld_seq_item(ld, value, i);
+        struct jn_cfg_server *s = &up->servers[up->nservers];
+        s->weight = 1;
+        if (item == NULL || !jn_ld_map(ld, item, &jn_server_table, s, found))
+            continue;
+        s->pos = jn_ld_pos(ld, item);
+        addrs[up->nservers++] =
+            (struct jn_ld_name){jn_ld_canonical(ld, s->address, &s->addr), found[0].value};
+    }
+    jn_ld_dups(ld, addrs, up->nservers, false, "server address");
+}
+
+static void jn_ld_set_balance(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                              void *obj)
+{
+    char *s = jn_ld_string(ld, value, key->name, "an algorithm name");
+    if (s == NULL)
+        return;
+    if (!jn_lb_known(s)) {
+        jn_ld_error(ld, value, "balance: unknown algorithm %s", jn_ld_quote(ld, s, strlen(s)));
+        return;
+    }
+    ((struct jn_cfg_upstream *)obj)->balance = s;
+}
+
+static const struct jn_ld_key jn_upstream_keys[] = {
+    JN_LD_KEY("balance", jn_ld_set_balance, 0),
+    JN_LD_NUM("keepalive", jn_ld_set_u32, offsetof(struct jn_cfg_upstream, keepalive), 0, 10000),
+    JN_LD_REQ("servers", jn_ld_set_servers, 0),
+};
+static const struct jn_ld_table jn_upstream_table = JN_LD_TABLE("upstream", jn_upstream_keys);
+
+/* Reads one "name: {...}" entry of upstreams into cfg->upstreams. */
+static void jn_ld_upstream(struct jn_ld *ld, yaml_node_t *key, yaml_node_t *value,
+                           struct jn_ld_name *name)
+{
+    struct jn_config *cfg = ld->cfg;
+    struct jn_cfg_upstream *up = &cfg->upstreams[cfg->nupstreams];
+    const struct jn_ld_key name_key = JN_LD_KEY("upstream name", jn_ld_set_name, 0);
+    jn_ld_set_name(ld, &name_key, key, &up->name);
+    up->balance = jn_ld_strdup(ld, "round_robin", strlen("round_robin"));
+    up->keepalive = 32;
+    up->pos = jn_ld_pos(ld, key);
+    if (up->name == NULL || !jn_ld_map(ld, value, &jn_upstream_table, up, NULL))
+        return;
+    *name = (struct jn_ld_name){up->name, key};
+    up->index = cfg->nupstreams++;
+}
+
+static void jn_ld_set_upstreams(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                                void *obj)
+{
+    struct jn_config *cfg = obj;
+    if (!jn_ld_expect(ld, value, YAML_MAPPING_NODE, "upstreams", "a mapping of names"))
+        return;
+    size_t n = jn_ld_map_len(value);
+    struct jn_ld_name *names = jn_ld_calloc(ld, n, sizeof(*names));
+    cfg->upstreams = jn_ld_calloc(ld, n, sizeof(*cfg->upstreams));
+    if (names == NULL || cfg->upstreams == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *k, *v;
+        jn_ld_map_pair(ld, value, i, &k, &v);
+        if (v == NULL)
+            break;
+        jn_ld_upstream(ld, k, v, &names[cfg->nupstreams]);
+    }
+    jn_ld_dups(ld, names, cfg->nupstreams, false, "upstream");
+}
+
+static const struct jn_ld_key jn_timeout_keys[] = {
+#define JN_TIMEOUT(f, min)                                                                         \
+    JN_LD_NUM(#f, jn_ld_set_duration, offsetof(struct jn_cfg_timeouts, f), min, 24 * JN_HOUR_MS)
+    JN_TIMEOUT(client_header, 1),
+    JN_TIMEOUT(client_body, 1),
+    JN_TIMEOUT(client_idle, 1),
+    JN_TIMEOUT(upstream_connect, 1),
+    JN_TIMEOUT(upstream_response, 1),
+    JN_TIMEOUT(upstream_idle, 1),
+    JN_TIMEOUT(drain, 0), /* 0: close at once on shutdown */
+#undef JN_TIMEOUT
+};
+static const struct jn_ld_table jn_timeouts_table = JN_LD_TABLE("timeouts", jn_timeout_keys);
+
+static const struct jn_ld_key jn_http_keys[] = {
+    JN_LD_NUM("max_request_line", jn_ld_set_size32, offsetof(struct jn_cfg_http, max_request_line),
+              64, 1 << 20),
+    JN_LD_NUM("max_header_size", jn_ld_set_size32, offsetof(struct jn_cfg_http, max_header_size),
+              256, 16 << 20),
+    JN_LD_NUM("max_headers", jn_ld_set_u32, offsetof(struct jn_cfg_http, max_headers), 1, 10000),
+    JN_LD_KEY("merge_slashes", jn_ld_set_bool, offsetof(struct jn_cfg_http, merge_slashes)),
+    JN_LD_KEY("escaped_slashes", jn_ld_set_escaped_slashes, 0),
+};
+static const struct jn_ld_table jn_http_table = JN_LD_TABLE("http", jn_http_keys);
+
+/* The log sections' setters write into struct jn_config itself. */
+static const struct jn_ld_key jn_access_log_keys[] = {
+    JN_LD_KEY("path", jn_ld_set_access_log_path, 0),
+    JN_LD_KEY("format", jn_ld_set_log_format, 0),
+};
+static const struct jn_ld_table jn_access_log_table = JN_LD_TABLE("access_log", jn_access_log_keys);
+
+static const struct jn_ld_key jn_error_log_keys[] = {
+    JN_LD_KEY("path", jn_ld_set_error_log_path, 0),
+    JN_LD_KEY("level", jn_ld_set_log_level, 0),
+};
+static const struct jn_ld_table jn_error_log_table = JN_LD_TABLE("error_log", jn_error_log_keys);
+
+enum { JN_TOP_ROUTES = 7 };
+static const struct jn_ld_key jn_top_keys[] = {
+    JN_LD_KEY("workers", jn_ld_set_workers, 0),
+    JN_LD_REQ("listeners", jn_ld_set_listeners, 0),
+    JN_LD_SUB("timeouts", offsetof(struct jn_config, timeouts), &jn_timeouts_table),
+    JN_LD_SUB("http", offsetof(struct jn_config, http), &jn_http_table),
+    JN_LD_SUB("access_log", 0, &jn_access_log_table),
+    JN_LD_SUB("error_log", 0, &jn_error_log_table),
+    JN_LD_KEY("upstreams", jn_ld_set_upstreams, 0),
+    [JN_TOP_ROUTES] = JN_LD_KEY("routes", NULL, 0), /* read last: see jn_ld_document */
+};
+static const struct jn_ld_table jn_top_table = JN_LD_TABLE("the configuration", jn_top_keys);
+
+void jn_ld_document(struct jn_ld *ld, yaml_node_t *root)
+{
+    struct jn_ld_found found[JN_ARRAY_LEN(jn_top_keys)];
+    if (root == NULL) {
+        jn_ld_error(ld, NULL, "the configuration is empty (at least one listener is required)");
+        return;
+    }
+    if (!jn_ld_map(ld, root, &jn_top_table, ld->cfg, found))
+        return;
+    /* Routes name listeners and upstreams, which may come later in the file,
+     * and check their paths against http's normalisation options. */
+    if (found[JN_TOP_ROUTES].value != NULL)
+        jn_ld_routes(ld, found[JN_TOP_ROUTES].value);
+}

@@ -1,0 +1,83 @@
+/* Access log lines. The text format is:
+ *   TIME CLIENT "METHOD PATH" STATUS BYTES UPSTREAM DURATION_MS UPSTREAM_MS ROUTE REQUEST_ID
+ * with "-" for a missing field. */
+#include "http/access_log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/h1/h1_server.h"
+
+/* Copies s into out as JSON string content (without quotes). */
+static size_t json_escape(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; s != NULL && *s != '\0' && n + 7 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static void timestamp(char *out, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+void jn_access_log_write(struct jn_stream *s)
+{
+    struct jn_worker *w = s->gen->worker;
+    if (w->access_fd < 0)
+        return;
+    char line[4096], when[64], method[64], path[2048];
+    timestamp(when, sizeof(when));
+    json_escape(method, sizeof(method), s->method);
+    json_escape(path, sizeof(path), s->path);
+    const char *upstream = s->up != NULL && s->server >= 0 ? s->up->cfg->servers[s->server].address : "-";
+    const char *route = s->route != NULL ? s->route->name : "-";
+    uint64_t now = jn_loop_now(&w->loop);
+    long long up_ms = s->t_upstream_head ? (long long)(s->t_upstream_head - s->t_upstream) : -1;
+    int n;
+    if (w->access_json)
+        n = snprintf(line, sizeof(line),
+                     "{\"time\":\"%s\",\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
+                     "\"status\":%u,\"bytes\":%llu,\"upstream\":\"%s\",\"duration_ms\":%llu,"
+                     "\"upstream_ms\":%lld,\"route\":\"%s\",\"request_id\":\"%s\"}\n",
+                     when, s->client->peer, method, path, s->status,
+                     (unsigned long long)s->bytes_sent, upstream,
+                     (unsigned long long)(now - s->t_start), up_ms, route, s->request_id);
+    else
+        n = snprintf(line, sizeof(line), "%s %s \"%s %s\" %u %llu %s %llu %lld %s %s\n", when,
+                     s->client->peer, method, path, s->status, (unsigned long long)s->bytes_sent,
+                     upstream, (unsigned long long)(now - s->t_start), up_ms, route, s->request_id);
+    if (n > 0)
+        jn_buf_put(&w->access_buf, line, JN_MIN((size_t)n, sizeof(line) - 1));
+    if (jn_buf_len(&w->access_buf) > 32768)
+        jn_access_log_flush(w);
+}
+
+void jn_access_log_flush(struct jn_worker *w)
+{
+    while (!jn_buf_empty(&w->access_buf)) {
+        ssize_t n = write(w->access_fd, jn_buf_head(&w->access_buf), jn_buf_len(&w->access_buf));
+        if (n <= 0)
+            break; /* the log must never stall the proxy: drop what cannot be written */
+        jn_buf_consume(&w->access_buf, (size_t)n);
+    }
+    jn_buf_consume(&w->access_buf, jn_buf_len(&w->access_buf));
+}

@@ -1,0 +1,29 @@
+/* Moves a message body from one buffer to another, decoding its framing on
+ * the way in and applying the framing of the other side on the way out
+ * (Content-Length as is, chunked re-encoded, or close-delimited). It moves
+ * only what fits, which is how backpressure reaches the reading side. */
+#ifndef JN_HTTP_BODY_H
+#define JN_HTTP_BODY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "http/h1/h1_parse.h"
+
+struct jn_body {
+    enum jn_h1_body in;   /* framing of the source */
+    bool out_chunked;     /* re-encode as chunked toward the destination */
+    bool done;            /* the whole body has been moved */
+    bool src_eof;         /* set by the caller when a close-delimited source ended */
+    uint64_t remaining;   /* JN_H1_BODY_LENGTH: bytes still to come */
+    uint64_t moved;       /* body bytes moved so far */
+    struct jn_h1_chunked chunked;
+};
+
+void jn_body_init(struct jn_body *b, enum jn_h1_body in, uint64_t length, bool out_chunked);
+/* Moves what it can from src to dst. Returns 1 when something moved, 0 when
+ * stalled (src empty or dst full), JN_EINVAL on bad framing (*err set). */
+int jn_body_pump(struct jn_body *b, struct jn_buf *src, struct jn_buf *dst, const char **err);
+
+#endif

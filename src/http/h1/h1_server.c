@@ -1,0 +1,299 @@
+/* HTTP/1.1 client connections: reading request heads, rejecting malformed
+ * ones, keep-alive and pipelining, timeouts, and the connection's end. */
+#include "http/h1/h1_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "http/proxy.h"
+
+#define MAX_HEADER_FIELDS 1000
+
+static void client_event(struct jn_loop *loop, struct jn_io *io, uint32_t events)
+{
+    struct jn_client *c = io->data;
+    if (c->closed)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->can_read = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        c->can_write = true;
+    jn_client_drive(c);
+}
+
+static void client_timeout(struct jn_loop *loop, struct jn_timer *t)
+{
+    struct jn_client *c = t->data;
+    if (c->stream != NULL) {
+        jn_proxy_client_timeout(c->stream);
+        jn_client_drive(c);
+        return;
+    }
+    if (!jn_buf_empty(&c->in) && jn_buf_empty(&c->out)) {
+        /* Slowloris: the header did not arrive in time. */
+        char id[40];
+        jn_request_id_new(c->worker, id, sizeof(id));
+        jn_write_error(&c->out, 408, "request header timeout", id, true);
+        c->close_after = true;
+        jn_buf_consume(&c->in, jn_buf_len(&c->in));
+        jn_client_flush(c);
+        if (!jn_buf_empty(&c->out)) {
+            jn_timer_set(loop, &c->timer, 1000); /* last chance to take the 408 */
+            return;
+        }
+    }
+    jn_client_close(c);
+}
+
+void jn_client_set_timer(struct jn_client *c, enum jn_client_timer kind)
+{
+    const struct jn_cfg_timeouts *t = &c->worker->gen->cfg->timeouts;
+    uint64_t ms = kind == JN_CT_IDLE ? t->client_idle
+                  : kind == JN_CT_HEADER ? t->client_header : t->client_body;
+    c->timer_kind = kind;
+    jn_timer_set(&c->worker->loop, &c->timer, ms);
+}
+
+void jn_client_accept(struct jn_worker *w, const struct jn_listener_rt *l, int fd,
+                      const struct sockaddr_storage *peer)
+{
+    struct jn_client *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->io = (struct jn_io){ .fd = fd, .cb = client_event, .data = c };
+    jn_timer_init(&c->timer, client_timeout, c);
+    c->worker = w;
+    c->listener = l;
+    if (peer->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer, sizeof(c->peer));
+    else
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer, sizeof(c->peer));
+    if (jn_io_add(&w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
+        close(fd);
+        free(c);
+        return;
+    }
+    c->next = w->clients;
+    if (w->clients)
+        w->clients->prev = c;
+    w->clients = c;
+    w->nclients++;
+    w->stats.connections++;
+    c->can_read = true; /* data may already be there (deferred accept) */
+    c->can_write = true;
+    jn_client_set_timer(c, JN_CT_IDLE);
+    jn_client_drive(c);
+}
+
+int jn_client_read(struct jn_client *c)
+{
+    if (!c->can_read)
+        return JN_EAGAIN;
+    if (jn_buf_acquire(&c->worker->bufs, &c->in) != 0)
+        return JN_EIO;
+    ssize_t n = jn_buf_read_fd(&c->in, c->io.fd);
+    if (n == JN_EAGAIN && jn_buf_room(&c->in) > 0)
+        c->can_read = false;
+    if (n == 0)
+        c->eof = true;
+    return (int)n;
+}
+
+int jn_client_flush(struct jn_client *c)
+{
+    if (jn_buf_empty(&c->out)) {
+        jn_buf_release(&c->worker->bufs, &c->out);
+        return 0;
+    }
+    if (!c->can_write)
+        return 0;
+    ssize_t n = jn_buf_write_fd(&c->out, c->io.fd);
+    if (n == JN_EIO)
+        return JN_EIO;
+    if (n == JN_EAGAIN)
+        c->can_write = false;
+    if (jn_buf_empty(&c->out))
+        jn_buf_release(&c->worker->bufs, &c->out);
+    return 0;
+}
+
+static void reject(struct jn_client *c, const struct jn_h1_message *msg)
+{
+    char id[40];
+    jn_request_id_new(c->worker, id, sizeof(id));
+    jn_log(JN_LOG_INFO, "client %s: request rejected with %u: %s", c->peer, msg->error_status,
+           msg->error ? msg->error : "malformed request");
+    jn_write_error(&c->out, msg->error_status ? msg->error_status : 400,
+                   msg->error ? msg->error : "bad request", id, true);
+    if (msg->error_status >= 500)
+        c->worker->stats.errors_5xx++;
+    else
+        c->worker->stats.errors_4xx++;
+    c->close_after = true;
+    jn_buf_consume(&c->in, jn_buf_len(&c->in));
+}
+
+/* Grows the input buffer when a header section is larger than a pooled
+ * buffer but still within the configured limits. */
+static bool make_room_for_head(struct jn_client *c)
+{
+    const struct jn_cfg_http *h = &c->worker->gen->cfg->http;
+    size_t limit = (size_t)h->max_request_line + h->max_header_size + 4;
+    if (jn_buf_room(&c->in) > 0)
+        return true;
+    if (c->in.cap >= limit)
+        return false;
+    return jn_buf_grow(&c->in, limit) == 0;
+}
+
+/* Tries to start the next request from c->in. Returns true when one started,
+ * false when more bytes are needed or the connection is ending. */
+static bool next_request(struct jn_client *c)
+{
+    const struct jn_cfg_http *h = &c->worker->gen->cfg->http;
+    struct jn_h1_limits lim = { h->max_request_line, h->max_header_size, h->max_headers };
+    struct jn_h1_header hdrs[MAX_HEADER_FIELDS];
+    if (lim.max_headers > MAX_HEADER_FIELDS)
+        lim.max_headers = MAX_HEADER_FIELDS;
+    for (;;) {
+        if (!jn_buf_empty(&c->in)) {
+            struct jn_h1_message msg;
+            int rc = jn_h1_parse_request(jn_buf_head(&c->in), jn_buf_len(&c->in), &lim, hdrs,
+                                         MAX_HEADER_FIELDS, &c->scan, &msg);
+            if (rc > 0) {
+                c->scan = (struct jn_h1_scan){ 0 };
+                c->header_timer_armed = false;
+                jn_proxy_start(c, &msg);
+                return true;
+            }
+            if (rc != JN_EAGAIN) {
+                reject(c, &msg);
+                return false;
+            }
+            if (!c->header_timer_armed) {
+                c->header_timer_armed = true;
+                jn_client_set_timer(c, JN_CT_HEADER);
+            }
+        }
+        if (c->eof || c->close_after || (c->worker->draining && jn_buf_empty(&c->in)))
+            return false;
+        if (!make_room_for_head(c))
+            return false;
+        int n = jn_client_read(c);
+        if (n <= 0) {
+            if (n == 0 || n == JN_EIO)
+                c->eof = true;
+            return false;
+        }
+    }
+}
+
+void jn_client_drive(struct jn_client *c)
+{
+    while (!c->closed) {
+        if (c->stream != NULL) {
+            jn_proxy_drive(c->stream);
+            if (c->stream != NULL || c->closed)
+                break;
+            continue;
+        }
+        /* One response at a time: the next pipelined request waits until
+         * the previous response has left the buffer. */
+        if (jn_client_flush(c) != 0) {
+            jn_client_close(c);
+            return;
+        }
+        if (!jn_buf_empty(&c->out) || !next_request(c))
+            break;
+    }
+    if (c->closed || c->stream != NULL)
+        return;
+    if (jn_client_flush(c) != 0) {
+        jn_client_close(c);
+        return;
+    }
+    if (jn_buf_empty(&c->out) && (c->close_after || c->eof ||
+                                  (c->worker->draining && jn_buf_empty(&c->in)))) {
+        jn_client_close(c);
+        return;
+    }
+    if (jn_buf_empty(&c->in)) {
+        jn_buf_release(&c->worker->bufs, &c->in);
+        if (jn_buf_empty(&c->out) && c->timer_kind != JN_CT_IDLE)
+            jn_client_set_timer(c, JN_CT_IDLE);
+    }
+}
+
+void jn_client_stream_done(struct jn_client *c, bool close)
+{
+    struct jn_stream *s = c->stream;
+    c->stream = NULL;
+    jn_stream_free(s);
+    c->requests++;
+    if (close)
+        c->close_after = true;
+    c->timer_kind = JN_CT_BODY; /* forces the idle timer to be re-armed */
+    jn_client_set_timer(c, JN_CT_BODY);
+}
+
+void jn_client_close(struct jn_client *c)
+{
+    if (c->closed)
+        return;
+    struct jn_worker *w = c->worker;
+    if (c->stream != NULL) {
+        struct jn_stream *s = c->stream;
+        c->stream = NULL;
+        jn_stream_free(s);
+    }
+    jn_timer_stop(&w->loop, &c->timer);
+    jn_io_del(&w->loop, &c->io);
+    close(c->io.fd);
+    c->closed = true;
+    jn_buf_release(&w->bufs, &c->in);
+    jn_buf_release(&w->bufs, &c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nclients--;
+    c->next = w->client_garbage;
+    w->client_garbage = c;
+}
+
+void jn_clients_collect(struct jn_worker *w)
+{
+    while (w->client_garbage != NULL) {
+        struct jn_client *c = w->client_garbage;
+        w->client_garbage = c->next;
+        free(c);
+    }
+}
+
+void jn_clients_drain(struct jn_worker *w)
+{
+    struct jn_client *c = w->clients;
+    while (c != NULL) {
+        struct jn_client *next = c->next;
+        if (c->stream == NULL && jn_buf_empty(&c->in) && jn_buf_empty(&c->out))
+            jn_client_close(c);
+        else
+            c->close_after = true;
+        c = next;
+    }
+}
+
+void jn_clients_close_all(struct jn_worker *w)
+{
+    while (w->clients != NULL)
+        jn_client_close(w->clients);
+    jn_clients_collect(w);
+}

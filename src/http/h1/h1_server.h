@@ -1,0 +1,61 @@
+/* The client side of HTTP/1.1: one connection, its buffers and timers, and
+ * the requests on it, answered one at a time and in order (pipelining). */
+#ifndef JN_HTTP_H1_SERVER_H
+#define JN_HTTP_H1_SERVER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/loop.h"
+#include "http/h1/h1_parse.h"
+#include "server/worker.h"
+
+struct jn_stream;
+
+enum jn_client_timer { JN_CT_IDLE, JN_CT_HEADER, JN_CT_BODY };
+
+struct jn_client {
+    struct jn_io io;
+    struct jn_timer timer;
+    enum jn_client_timer timer_kind;
+    struct jn_worker *worker;          /* borrowed */
+    const struct jn_listener_rt *listener; /* borrowed */
+    struct jn_buf in;                  /* bytes from the client (pooled, released when idle) */
+    struct jn_buf out;                 /* bytes to the client (pooled, released when idle) */
+    struct jn_h1_scan scan;
+    struct jn_stream *stream;          /* owned: the request being answered */
+    bool can_read, can_write;          /* edge-triggered readiness not yet consumed */
+    bool eof;                          /* the client shut its sending side */
+    bool close_after;                  /* close once out is flushed */
+    bool closed;
+    bool header_timer_armed;
+    uint32_t requests;
+    char peer[48];                     /* client address as text */
+    struct jn_client *prev, *next;     /* worker's list; next is also the garbage link */
+};
+
+/* Takes over an accepted socket. */
+void jn_client_accept(struct jn_worker *w, const struct jn_listener_rt *l, int fd,
+                      const struct sockaddr_storage *peer);
+/* Makes all progress possible on the connection (reads, requests, writes). */
+void jn_client_drive(struct jn_client *c);
+/* Reads what is available into c->in. Returns bytes read, 0 on EOF,
+ * JN_EAGAIN, JN_EIO; manages can_read. */
+int jn_client_read(struct jn_client *c);
+/* Writes c->out. Returns 0 (flushed or would block) or JN_EIO. */
+int jn_client_flush(struct jn_client *c);
+/* Called by the stream when it is over: frees it; the connection goes on
+ * with the next request unless close is set. */
+void jn_client_stream_done(struct jn_client *c, bool close);
+/* Closes now (deferred free). */
+void jn_client_close(struct jn_client *c);
+/* Re-arms the connection's timer. */
+void jn_client_set_timer(struct jn_client *c, enum jn_client_timer kind);
+/* Worker shutdown: close idle connections, let busy ones finish their request. */
+void jn_clients_drain(struct jn_worker *w);
+void jn_clients_collect(struct jn_worker *w);
+void jn_clients_close_all(struct jn_worker *w);
+
+#endif

@@ -1,0 +1,761 @@
+/* The proxy: turns a parsed request head into a stream, routes it, runs the
+ * filter chain, and relays it to an upstream server over a pooled
+ * connection, streaming bodies both ways with backpressure. */
+#include "http/proxy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "http/access_log.h"
+#include "http/h1/h1_server.h"
+#include "http/h1/h1_write.h"
+#include "http/path.h"
+#include "policy/chain.h"
+#include "route/router.h"
+
+#define EXTRA_FIELDS 32      /* room for fields the proxy and filters add */
+#define MAX_UPSTREAM_PATH 16384
+
+static void upstream_event(struct jn_upconn *uc);
+static void upstream_timeout(struct jn_upconn *uc);
+static void finish(struct jn_stream *s);
+
+/* ---- request ids and local responses ---- */
+
+void jn_request_id_new(struct jn_worker *w, char *id, size_t size)
+{
+    /* xorshift seeded per thread from the clock and the worker id; ids only
+     * need to be unique, not secret. */
+    uint32_t x = w->rng ? w->rng : (uint32_t)(jn_clock_ms() * 2654435761u) ^ (uint32_t)w->id;
+    uint32_t r[3];
+    for (int i = 0; i < 3; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        r[i] = x;
+    }
+    w->rng = x;
+    w->rng_seq++;
+    snprintf(id, size, "%08x%08x%08x%08x", r[0], r[1], r[2], (uint32_t)w->rng_seq);
+}
+
+void jn_write_error(struct jn_buf *out, uint16_t status, const char *msg, const char *request_id,
+                    bool close)
+{
+    char body[256], head[512];
+    int blen = snprintf(body, sizeof(body), "{\"error\": \"%s\", \"request_id\": \"%s\"}\n", msg,
+                        request_id);
+    int hlen = snprintf(head, sizeof(head),
+                        "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n",
+                        status, jn_http_reason(status), blen, request_id,
+                        close ? "Connection: close\r\n" : "");
+    jn_buf_put(out, head, (size_t)hlen);
+    jn_buf_put(out, body, (size_t)blen);
+}
+
+static void count_status(struct jn_stream *s)
+{
+    struct jn_worker_stats *st = &s->gen->worker->stats;
+    st->requests++;
+    if (s->status >= 500)
+        st->errors_5xx++;
+    else if (s->status >= 400)
+        st->errors_4xx++;
+}
+
+/* Answers the stream locally with a JSON error; the request body, if any is
+ * left unread, forces the connection to close. */
+static void respond_error(struct jn_stream *s, uint16_t status, const char *msg)
+{
+    struct jn_client *c = s->client;
+    bool close = !s->req_body.done || !s->client_keep_alive;
+    s->status = status;
+    s->error = msg;
+    jn_buf_consume(&c->out, 0);
+    jn_write_error(&c->out, status, msg, s->request_id, close);
+    s->bytes_sent = jn_buf_len(&c->out);
+    s->phase = JN_STREAM_DONE;
+    if (close)
+        s->client_keep_alive = false;
+}
+
+/* ---- request head to upstream ---- */
+
+static struct jn_slice cs(const char *s)
+{
+    return (struct jn_slice){ s, strlen(s) };
+}
+
+static char *join_field(struct jn_stream *s, struct jn_fields *f, const char *name,
+                        const char *append)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < f->n; i++)
+        if (jn_slice_ieq(f->v[i].name, name))
+            len += f->v[i].value.len + 2;
+    char *v = jn_arena_alloc(&s->arena, len + strlen(append) + 1);
+    if (v == NULL)
+        return NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!jn_slice_ieq(f->v[i].name, name))
+            continue;
+        memcpy(v + at, f->v[i].value.ptr, f->v[i].value.len);
+        at += f->v[i].value.len;
+        memcpy(v + at, ", ", 2);
+        at += 2;
+    }
+    memcpy(v + at, append, strlen(append) + 1);
+    return v;
+}
+
+/* X-Request-Id passes through when it is a sane token, else is replaced. */
+static void take_request_id(struct jn_stream *s, struct jn_fields *f)
+{
+    struct jn_slice v = jn_http_field_get(f->v, f->n, "x-request-id");
+    bool ok = v.ptr != NULL && v.len > 0 && v.len < sizeof(s->request_id);
+    for (size_t i = 0; ok && i < v.len; i++)
+        ok = v.ptr[i] > 0x20 && v.ptr[i] < 0x7f && v.ptr[i] != '"' && v.ptr[i] != '\\';
+    if (ok) {
+        memcpy(s->request_id, v.ptr, v.len);
+        s->request_id[v.len] = '\0';
+    } else {
+        jn_request_id_new(s->gen->worker, s->request_id, sizeof(s->request_id));
+    }
+}
+
+static int add_forwarding_fields(struct jn_stream *s, struct jn_fields *f)
+{
+    char *xff = join_field(s, f, "x-forwarded-for", s->client->peer);
+    char *via = join_field(s, f, "via", "1.1 junction");
+    if (xff == NULL || via == NULL)
+        return JN_ENOMEM;
+    jn_fields_remove(f, "x-forwarded-for");
+    jn_fields_remove(f, "via");
+    jn_fields_remove(f, "expect");
+    int rc = jn_fields_add(f, cs("X-Forwarded-For"), cs(xff));
+    rc |= jn_fields_set(f, cs("X-Forwarded-Proto"), s->req.scheme);
+    if (s->req.authority.len > 0)
+        rc |= jn_fields_set(f, cs("X-Forwarded-Host"), s->req.authority);
+    rc |= jn_fields_add(f, cs("Via"), cs(via));
+    rc |= jn_fields_set(f, cs("X-Request-Id"), cs(s->request_id));
+    return rc ? JN_ETOOBIG : 0;
+}
+
+static int add_request_framing(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
+{
+    if (m->body == JN_H1_BODY_CHUNKED)
+        return jn_fields_add(f, cs("Transfer-Encoding"), cs("chunked"));
+    if (m->body == JN_H1_BODY_LENGTH) {
+        char *v = jn_arena_alloc(&s->arena, 24);
+        if (v == NULL)
+            return JN_ENOMEM;
+        snprintf(v, 24, "%llu", (unsigned long long)m->content_length);
+        return jn_fields_add(f, cs("Content-Length"), cs(v));
+    }
+    return 0;
+}
+
+/* Serialises the upstream request head into s->req_out. */
+static int build_upstream_head(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
+{
+    char *path = jn_arena_alloc(&s->arena, MAX_UPSTREAM_PATH);
+    if (path == NULL)
+        return JN_ENOMEM;
+    int n = jn_route_upstream_path(s->route, s->req.path, path, MAX_UPSTREAM_PATH);
+    if (n < 0)
+        return n;
+    jn_h1_strip_hop_by_hop(f);
+    if (add_forwarding_fields(s, f) != 0 || add_request_framing(s, f, m) != 0)
+        return JN_ETOOBIG;
+    if (jn_buf_acquire(&s->gen->worker->bufs, &s->req_out) != 0)
+        return JN_ENOMEM;
+    int rc = jn_h1_write_request_head(&s->req_out, s->req.method, (struct jn_slice){ path, (size_t)n },
+                                      s->req.query, f);
+    s->req_head_len = jn_buf_len(&s->req_out);
+    return rc;
+}
+
+/* ---- stream set-up ---- */
+
+/* "host:port" -> "host"; "[v6]:port" -> "[v6]". */
+static struct jn_slice strip_port(struct jn_slice authority)
+{
+    for (size_t i = authority.len; i-- > 0;) {
+        if (authority.ptr[i] == ']')
+            break;
+        if (authority.ptr[i] == ':')
+            return (struct jn_slice){ authority.ptr, i };
+    }
+    return authority;
+}
+
+static int init_request(struct jn_stream *s, const struct jn_h1_message *m, const char **err)
+{
+    const struct jn_cfg_http *h = &s->gen->cfg->http;
+    struct jn_path_opts opts = { h->merge_slashes, h->escaped_slashes };
+    char *norm = jn_arena_alloc(&s->arena, m->target.len + 1);
+    if (norm == NULL)
+        return JN_ENOMEM;
+    struct jn_slice authority;
+    int rc = jn_path_normalize(m->target, &opts, norm, &s->req.path, &s->req.query, &authority, err);
+    if (rc != 0)
+        return rc;
+    s->req.method = m->method;
+    s->req.scheme = cs("http");
+    s->req.authority = authority.ptr != NULL ? authority : m->host;
+    s->req.host = strip_port(s->req.authority);
+    s->req.version_major = 1;
+    s->req.version_minor = m->version_minor;
+    s->method = jn_arena_strndup(&s->arena, m->method.ptr, m->method.len);
+    s->path = jn_arena_strndup(&s->arena, m->target.ptr, m->target.len);
+    return s->method && s->path ? 0 : JN_ENOMEM;
+}
+
+static int init_fields(struct jn_stream *s, const struct jn_h1_message *m, struct jn_fields *f)
+{
+    s->fields_cap = m->nheaders + EXTRA_FIELDS;
+    s->fields = jn_arena_alloc(&s->arena, s->fields_cap * sizeof(*s->fields));
+    if (s->fields == NULL)
+        return JN_ENOMEM;
+    for (size_t i = 0; i < m->nheaders; i++)
+        s->fields[i] = (struct jn_http_field){ m->headers[i].name, m->headers[i].value };
+    *f = (struct jn_fields){ s->fields, m->nheaders, s->fields_cap };
+    s->req.fields = s->fields;
+    s->req.nfields = m->nheaders;
+    return 0;
+}
+
+static struct jn_stream *stream_new(struct jn_client *c, const struct jn_h1_message *m)
+{
+    struct jn_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    jn_arena_init(&s->arena, 2048);
+    s->client = c;
+    s->gen = c->worker->gen;
+    s->gen->users++;
+    s->server = -1;
+    s->t_start = jn_loop_now(&c->worker->loop);
+    s->head_request = m->method.len == 4 && memcmp(m->method.ptr, "HEAD", 4) == 0;
+    s->client_keep_alive = m->keep_alive && !c->close_after;
+    s->expect_continue = m->expect_continue;
+    jn_body_init(&s->req_body, m->body, m->content_length, m->body == JN_H1_BODY_CHUNKED);
+    return s;
+}
+
+static bool is_idempotent(struct jn_slice method)
+{
+    static const char *const ok[] = { "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE" };
+    for (size_t i = 0; i < JN_ARRAY_LEN(ok); i++)
+        if (jn_slice_eq(method, cs(ok[i])))
+            return true;
+    return false;
+}
+
+/* A direct response configured on the route. */
+static void respond_local(struct jn_stream *s)
+{
+    const struct jn_cfg_respond *r = &s->route->respond;
+    struct jn_http_field fields[64];
+    struct jn_fields f = { fields, 0, JN_ARRAY_LEN(fields) };
+    char len[24];
+    snprintf(len, sizeof(len), "%zu", r->body_len);
+    for (size_t i = 0; i < r->nheaders && i < 32; i++)
+        jn_fields_add(&f, cs(r->headers[i].name),
+                      (struct jn_slice){ r->headers[i].value, r->headers[i].value_len });
+    struct jn_http_response resp = { .status = r->status, .fields = fields, .nfields = f.n };
+    jn_chain_response(s, &resp, &f);
+    jn_h1_strip_hop_by_hop(&f);
+    jn_fields_set(&f, cs("X-Request-Id"), cs(s->request_id));
+    bool body_allowed = r->status >= 200 && r->status != 204 && r->status != 304;
+    if (body_allowed)
+        jn_fields_add(&f, cs("Content-Length"), cs(len));
+    bool close = !s->req_body.done || !s->client_keep_alive;
+    if (close) {
+        jn_fields_add(&f, cs("Connection"), cs("close"));
+        s->client_keep_alive = false;
+    }
+    struct jn_buf *out = &s->client->out;
+    jn_h1_write_response_head(out, r->status, &f);
+    if (body_allowed && !s->head_request)
+        jn_buf_put(out, r->body, r->body_len);
+    s->status = r->status;
+    s->bytes_sent = jn_buf_len(out);
+    s->phase = JN_STREAM_DONE;
+}
+
+static void connect_upstream(struct jn_stream *s, bool fresh)
+{
+    const char *err = NULL;
+    struct jn_upconn *uc = NULL;
+    if (!fresh)
+        uc = jn_upconn_get(s->up, (uint32_t)s->server, &err);
+    else
+        uc = jn_upconn_get_fresh(s->up, (uint32_t)s->server, &err);
+    if (uc == NULL) {
+        jn_log(JN_LOG_ERR, "upstream %s: connect to %s failed: %s", s->up->cfg->name,
+               s->up->cfg->servers[s->server].address, err);
+        respond_error(s, 502, "upstream connect failed");
+        return;
+    }
+    s->uc = uc;
+    uc->owner = s;
+    uc->on_event = upstream_event;
+    uc->on_timeout = upstream_timeout;
+    const struct jn_cfg_timeouts *t = &s->gen->cfg->timeouts;
+    jn_timer_set(s->up->loop, &uc->timer, uc->connected ? t->upstream_response : t->upstream_connect);
+}
+
+static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
+{
+    s->up = &s->gen->ups[s->route->upstream->index];
+    s->server = jn_upstream_pick(s->up);
+    if (s->server < 0) {
+        respond_error(s, 503, "no upstream server available");
+        return;
+    }
+    s->up->servers[s->server].in_flight++;
+    s->up->in_flight[s->server]++;
+    s->counted = true;
+    if (build_upstream_head(s, f, m) != 0) {
+        respond_error(s, 431, "request header too large to forward");
+        return;
+    }
+    s->retryable = m->body == JN_H1_BODY_NONE && is_idempotent(m->method);
+    s->phase = JN_STREAM_UPSTREAM;
+    s->t_upstream = jn_loop_now(&s->client->worker->loop);
+    if (s->expect_continue && !s->req_body.done)
+        jn_buf_put(&s->client->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    connect_upstream(s, false);
+}
+
+void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
+{
+    struct jn_stream *s = stream_new(c, m);
+    if (s == NULL) {
+        jn_client_close(c);
+        return;
+    }
+    c->stream = s;
+    struct jn_fields f;
+    const char *err = "bad request";
+    if (init_fields(s, m, &f) != 0) {
+        jn_buf_consume(&c->in, m->header_bytes);
+        jn_request_id_new(c->worker, s->request_id, sizeof(s->request_id));
+        respond_error(s, 500, "out of memory");
+        return;
+    }
+    take_request_id(s, &f);
+    int rc = init_request(s, m, &err);
+    if (rc == 0) {
+        s->route = jn_router_match_listener(s->gen->cfg->router, &s->req, c->listener->name);
+        if (s->route == NULL)
+            respond_error(s, 404, "no route");
+        else if (jn_chain_request(s, &f) == JN_FILTER_CONTINUE) {
+            if (s->route->respond.enabled)
+                respond_local(s);
+            else
+                start_upstream(s, &f, m);
+        }
+    } else {
+        s->req_body.done = true; /* the body is never read: the connection closes */
+        s->client_keep_alive = false;
+        respond_error(s, 400, err);
+    }
+    /* Views into the head are dead from here on: everything needed was
+     * serialised or copied into the arena. */
+    jn_buf_consume(&c->in, m->header_bytes);
+    s->req.fields = NULL;
+    s->req.nfields = 0;
+}
+
+/* ---- relaying ---- */
+
+static const struct jn_cfg_timeouts *timeouts(struct jn_stream *s)
+{
+    return &s->gen->cfg->timeouts;
+}
+
+/* The upstream failed. A request that is safe to replay, on a reused
+ * connection that the server closed before answering, is retried once on a
+ * fresh connection; otherwise the client gets 502/504, or loses the
+ * connection when part of the response was already sent. */
+static void upstream_fail(struct jn_stream *s, uint16_t status, const char *why)
+{
+    struct jn_upconn *uc = s->uc;
+    bool replay = uc != NULL && uc->reused && s->retryable && !s->retried && status == 502 &&
+                  !s->resp_head_sent && jn_buf_empty(&s->resp_in);
+    if (uc != NULL) {
+        jn_upconn_close(uc);
+        s->uc = NULL;
+    }
+    if (replay) {
+        s->retried = true;
+        s->upstream_eof = false;
+        s->resp_scan = (struct jn_h1_scan){ 0 };
+        s->req_out.start = 0; /* the head is still at the buffer's start: nothing followed it */
+        s->req_out.end = s->req_head_len;
+        connect_upstream(s, true);
+        return;
+    }
+    jn_log(JN_LOG_WARN, "upstream %s: server %s: %s (request %s)", s->up->cfg->name,
+           s->up->cfg->servers[s->server].address, why, s->request_id);
+    if (s->resp_head_sent) {
+        s->error = why;
+        s->client_keep_alive = false;
+        jn_client_close(s->client); /* frees s */
+        return;
+    }
+    respond_error(s, status, why);
+}
+
+static bool check_connected(struct jn_stream *s)
+{
+    struct jn_upconn *uc = s->uc;
+    if (uc->connected)
+        return true;
+    if (!uc->can_write && !uc->can_read)
+        return false;
+    int err = uc->error;
+    socklen_t len = sizeof(err);
+    if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        upstream_fail(s, 502, err == ECONNREFUSED ? "connection refused" : strerror(err));
+        return false;
+    }
+    uc->connected = true;
+    jn_timer_set(s->up->loop, &uc->timer, timeouts(s)->upstream_response);
+    return true;
+}
+
+/* Client -> upstream: body bytes. Returns 1 on progress, 0 stalled, -1 when s ended. */
+static int pump_request(struct jn_stream *s)
+{
+    struct jn_client *c = s->client;
+    int progress = 0;
+    if (s->req_body.done)
+        return 0;
+    if (c->can_read && jn_buf_room(&c->in) > 0) {
+        int n = jn_client_read(c);
+        if (n == 0 || n == JN_EIO) {
+            s->error = "client closed during request body";
+            jn_client_close(c);
+            return -1;
+        }
+        if (n > 0) {
+            progress = 1;
+            jn_client_set_timer(c, JN_CT_BODY);
+        }
+    }
+    const char *err = NULL;
+    if (jn_buf_acquire(&c->worker->bufs, &s->req_out) != 0)
+        return 0;
+    int rc = jn_body_pump(&s->req_body, &c->in, &s->req_out, &err);
+    if (rc < 0) {
+        s->error = err;
+        if (s->uc) {
+            jn_upconn_close(s->uc);
+            s->uc = NULL;
+        }
+        s->req_body.done = false;
+        respond_error(s, 400, "invalid request body framing");
+        return -1;
+    }
+    return progress | rc;
+}
+
+static int write_upstream(struct jn_stream *s)
+{
+    struct jn_upconn *uc = s->uc;
+    if (jn_buf_empty(&s->req_out) || !uc->can_write)
+        return 0;
+    size_t before = jn_buf_len(&s->req_out);
+    ssize_t n = jn_buf_write_fd(&s->req_out, uc->io.fd);
+    if (n == JN_EIO) {
+        upstream_fail(s, 502, "connection reset while sending the request");
+        return -1;
+    }
+    if (n == JN_EAGAIN)
+        uc->can_write = false;
+    return jn_buf_len(&s->req_out) != before;
+}
+
+static int read_upstream(struct jn_stream *s)
+{
+    struct jn_upconn *uc = s->uc;
+    if (!uc->can_read || s->upstream_eof)
+        return 0;
+    if (jn_buf_acquire(&s->client->worker->bufs, &s->resp_in) != 0)
+        return 0;
+    ssize_t n = jn_buf_read_fd(&s->resp_in, uc->io.fd);
+    if (n > 0)
+        return 1;
+    if (n == 0) {
+        s->upstream_eof = true;
+        return 1;
+    }
+    if (n == JN_EAGAIN) {
+        if (jn_buf_room(&s->resp_in) > 0)
+            uc->can_read = false;
+        return 0;
+    }
+    upstream_fail(s, 502, "connection reset while reading the response");
+    return -1;
+}
+
+static void add_response_framing(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
+{
+    bool chunk_out = false;
+    if (m->body == JN_H1_BODY_LENGTH || (s->head_request && m->content_length > 0)) {
+        char *v = jn_arena_alloc(&s->arena, 24);
+        if (v != NULL) {
+            snprintf(v, 24, "%llu", (unsigned long long)m->content_length);
+            jn_fields_add(f, cs("Content-Length"), cs(v));
+        }
+    } else if (m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE) {
+        /* HTTP/1.1 clients get chunked so the connection survives; 1.0
+         * clients get the body up to the close. */
+        chunk_out = s->req.version_minor >= 1;
+        if (chunk_out)
+            jn_fields_add(f, cs("Transfer-Encoding"), cs("chunked"));
+        else
+            s->client_keep_alive = false;
+    }
+    jn_body_init(&s->resp_body, m->body, m->content_length, chunk_out);
+    if (!s->req_body.done)
+        s->client_keep_alive = false; /* the rest of the request body is never read */
+    if (!s->client_keep_alive || s->client->close_after)
+        jn_fields_add(f, cs("Connection"), cs("close"));
+}
+
+/* Parses the response head and writes the client's version of it. */
+static int handle_response_head(struct jn_stream *s)
+{
+    const struct jn_cfg_http *h = &s->gen->cfg->http;
+    struct jn_h1_limits lim = { h->max_header_size, h->max_header_size, h->max_headers };
+    struct jn_h1_header hdrs[256];
+    struct jn_h1_message m;
+    if (lim.max_headers > JN_ARRAY_LEN(hdrs))
+        lim.max_headers = JN_ARRAY_LEN(hdrs);
+    int rc = jn_h1_parse_response(jn_buf_head(&s->resp_in), jn_buf_len(&s->resp_in), &lim, hdrs,
+                                  JN_ARRAY_LEN(hdrs), &s->resp_scan, s->head_request, &m);
+    if (rc == JN_EAGAIN) {
+        if (!s->upstream_eof)
+            return 0;
+        upstream_fail(s, 502, jn_buf_empty(&s->resp_in) ? "connection closed before the response"
+                                                        : "truncated response header");
+        return -1;
+    }
+    if (rc < 0) {
+        upstream_fail(s, 502, m.error ? m.error : "invalid response");
+        return -1;
+    }
+    if (m.status < 200) {
+        /* Interim responses (100, 103) are consumed here: the client's 100
+         * Continue was already sent by Junction itself. 101 was never asked for. */
+        if (m.status == 101) {
+            upstream_fail(s, 502, "unexpected 101 Switching Protocols");
+            return -1;
+        }
+        jn_buf_consume(&s->resp_in, (size_t)rc);
+        s->resp_scan = (struct jn_h1_scan){ 0 };
+        return 1;
+    }
+    s->status = m.status;
+    s->upstream_keep_alive = m.keep_alive;
+    s->t_upstream_head = jn_loop_now(&s->client->worker->loop);
+    struct jn_http_field fields[256 + EXTRA_FIELDS];
+    struct jn_fields f = { fields, 0, JN_ARRAY_LEN(fields) };
+    for (size_t i = 0; i < m.nheaders; i++)
+        fields[f.n++] = (struct jn_http_field){ m.headers[i].name, m.headers[i].value };
+    jn_h1_strip_hop_by_hop(&f);
+    struct jn_http_response resp = { .status = m.status, .fields = fields, .nfields = f.n };
+    jn_chain_response(s, &resp, &f);
+    jn_fields_set(&f, cs("X-Request-Id"), cs(s->request_id));
+    add_response_framing(s, &f, &m);
+    size_t before = jn_buf_len(&s->client->out);
+    jn_h1_write_response_head(&s->client->out, m.status, &f);
+    s->bytes_sent += jn_buf_len(&s->client->out) - before;
+    jn_buf_consume(&s->resp_in, (size_t)rc);
+    s->resp_head_sent = true;
+    /* The response header is in: from now on the response timeout bounds
+     * the silence between reads instead. */
+    jn_timer_set(s->up->loop, &s->uc->timer, timeouts(s)->upstream_response);
+    return 1;
+}
+
+static int pump_response(struct jn_stream *s)
+{
+    struct jn_client *c = s->client;
+    if (!s->resp_head_sent || s->resp_body.done)
+        return 0;
+    if (jn_buf_acquire(&c->worker->bufs, &c->out) != 0)
+        return 0;
+    s->resp_body.src_eof = s->upstream_eof;
+    const char *err = NULL;
+    size_t before = jn_buf_len(&c->out);
+    int rc = jn_body_pump(&s->resp_body, &s->resp_in, &c->out, &err);
+    if (rc < 0) {
+        upstream_fail(s, 502, err ? err : "invalid response body framing");
+        return -1;
+    }
+    s->bytes_sent += jn_buf_len(&c->out) - before;
+    if (!s->resp_body.done && s->upstream_eof && jn_buf_empty(&s->resp_in)) {
+        upstream_fail(s, 502, "upstream closed before the end of the response body");
+        return -1;
+    }
+    if (rc > 0 && s->uc != NULL)
+        jn_timer_set(s->up->loop, &s->uc->timer, timeouts(s)->upstream_response);
+    return rc;
+}
+
+/* One pass over every direction. Returns 1 on progress, 0 stalled, -1 when s ended. */
+static int relay_once(struct jn_stream *s)
+{
+    int p = pump_request(s);
+    if (p < 0 || s->phase != JN_STREAM_UPSTREAM)
+        return -1;
+    if (s->uc == NULL || !check_connected(s))
+        return s->phase == JN_STREAM_UPSTREAM && s->uc != NULL ? p : -1;
+    int rc = write_upstream(s);
+    if (rc < 0)
+        return -1;
+    p |= rc;
+    if ((rc = read_upstream(s)) < 0)
+        return -1;
+    p |= rc;
+    if (!s->resp_head_sent && (rc = handle_response_head(s)) != 0) {
+        if (rc < 0)
+            return -1;
+        p = 1;
+    }
+    if ((rc = pump_response(s)) < 0)
+        return -1;
+    p |= rc;
+    size_t before = jn_buf_len(&s->client->out);
+    if (jn_client_flush(s->client) != 0) {
+        s->error = "client write failed";
+        jn_client_close(s->client);
+        return -1;
+    }
+    return p | (jn_buf_len(&s->client->out) != before);
+}
+
+static bool stream_alive(struct jn_client *c, struct jn_stream *s)
+{
+    return !c->closed && c->stream == s;
+}
+
+void jn_proxy_drive(struct jn_stream *s)
+{
+    struct jn_client *c = s->client;
+    bool moved = false;
+    while (s->phase == JN_STREAM_UPSTREAM) {
+        int rc = relay_once(s);
+        if (!stream_alive(c, s))
+            return;
+        if (s->resp_body.done && s->resp_head_sent)
+            s->phase = JN_STREAM_DONE;
+        if (rc <= 0)
+            break;
+        moved = true;
+    }
+    if (s->phase != JN_STREAM_DONE) {
+        /* A client that stops reading (or sending its body) is timed out. */
+        if (moved && (!jn_buf_empty(&c->out) || !s->req_body.done))
+            jn_client_set_timer(c, JN_CT_BODY);
+        return;
+    }
+    if (jn_client_flush(c) != 0) {
+        jn_client_close(c);
+        return;
+    }
+    if (jn_buf_empty(&c->out))
+        finish(s);
+    else
+        jn_client_set_timer(c, JN_CT_BODY);
+}
+
+static void upstream_event(struct jn_upconn *uc)
+{
+    jn_client_drive(((struct jn_stream *)uc->owner)->client);
+}
+
+/* The connect or response deadline passed. */
+static void upstream_timeout(struct jn_upconn *uc)
+{
+    struct jn_stream *s = uc->owner;
+    struct jn_client *c = s->client;
+    upstream_fail(s, 504, uc->connected ? "upstream response timeout" : "upstream connect timeout");
+    if (!c->closed)
+        jn_client_drive(c);
+}
+
+void jn_proxy_client_timeout(struct jn_stream *s)
+{
+    struct jn_client *c = s->client;
+    s->error = "client timeout";
+    if (s->phase == JN_STREAM_UPSTREAM && !s->resp_head_sent && !s->req_body.done) {
+        if (s->uc) {
+            jn_upconn_close(s->uc);
+            s->uc = NULL;
+        }
+        respond_error(s, 408, "request body timeout");
+        return;
+    }
+    if (s->phase == JN_STREAM_UPSTREAM && s->req_body.done &&
+        (!s->resp_head_sent || jn_buf_empty(&c->out)))
+        return; /* waiting on the upstream, whose own timers apply */
+    jn_client_close(c);
+}
+
+/* ---- the end ---- */
+
+static void release_upstream(struct jn_stream *s)
+{
+    struct jn_upconn *uc = s->uc;
+    if (s->counted) {
+        s->up->servers[s->server].in_flight--;
+        s->up->in_flight[s->server]--;
+        s->counted = false;
+    }
+    if (uc == NULL)
+        return;
+    s->uc = NULL;
+    bool reusable = s->upstream_keep_alive && s->resp_body.done && s->req_body.done &&
+                    jn_buf_empty(&s->resp_in) && jn_buf_empty(&s->req_out) && !s->upstream_eof;
+    jn_timer_stop(uc->up->loop, &uc->timer);
+    if (reusable)
+        jn_upconn_release(uc);
+    else
+        jn_upconn_close(uc);
+}
+
+static void finish(struct jn_stream *s)
+{
+    struct jn_client *c = s->client;
+    release_upstream(s);
+    count_status(s);
+    jn_access_log_write(s);
+    jn_client_stream_done(c, !s->client_keep_alive);
+}
+
+void jn_stream_free(struct jn_stream *s)
+{
+    if (s == NULL)
+        return;
+    struct jn_worker *w = s->gen->worker;
+    release_upstream(s);
+    jn_buf_release(&w->bufs, &s->req_out);
+    jn_buf_release(&w->bufs, &s->resp_in);
+    jn_arena_free(&s->arena);
+    jn_gen_release(s->gen);
+    free(s);
+}

@@ -1,0 +1,63 @@
+/* A stream is one request/response exchange: the client side (an HTTP/1.1
+ * connection today, an HTTP/2 stream later), the route chosen for it, and the
+ * upstream connection it is relayed to. */
+#ifndef JN_HTTP_STREAM_H
+#define JN_HTTP_STREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "balance/upstream.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "http/body.h"
+#include "http/h1/h1_parse.h"
+#include "http/msg.h"
+#include "server/worker.h"
+
+struct jn_client;
+
+enum jn_stream_phase {
+    JN_STREAM_REQ_HEAD,   /* routing and filters */
+    JN_STREAM_UPSTREAM,   /* relaying to and from the upstream */
+    JN_STREAM_LOCAL,      /* answering locally (respond, errors) */
+    JN_STREAM_DONE,
+};
+
+struct jn_stream {
+    struct jn_client *client;   /* borrowed: the connection carrying it */
+    struct jn_gen *gen;         /* one use counted */
+    struct jn_arena arena;      /* owns copies made for this request */
+    enum jn_stream_phase phase;
+    struct jn_http_request req; /* views into the client buffer until the head is forwarded */
+    struct jn_http_field *fields; /* owned by arena: request fields, edited by filters */
+    size_t fields_cap;
+    const struct jn_cfg_route *route; /* borrowed from gen->cfg */
+    struct jn_upstream_rt *up;        /* borrowed from gen */
+    int server;                 /* chosen server, -1 none */
+    bool counted;               /* counted in the server's in-flight requests */
+    struct jn_upconn *uc;       /* owned while the exchange runs */
+    struct jn_buf req_out;      /* request head and body on their way upstream */
+    struct jn_buf resp_in;      /* response bytes from upstream */
+    size_t req_head_len;        /* bytes of head at req_out's start, for a retry */
+    bool retryable;             /* may be replayed on a fresh connection */
+    bool retried;
+    struct jn_h1_scan resp_scan;
+    struct jn_body req_body;    /* client -> upstream */
+    struct jn_body resp_body;   /* upstream -> client */
+    bool resp_head_sent;
+    bool upstream_eof;
+    bool upstream_keep_alive;
+    bool head_request;
+    bool client_keep_alive;
+    bool expect_continue;
+    uint16_t status;
+    uint64_t bytes_sent;        /* body and head bytes to the client */
+    uint64_t t_start, t_upstream, t_upstream_head; /* ms, loop clock */
+    const char *method;         /* arena copies for the access log */
+    const char *path;
+    char request_id[40];
+    const char *error;          /* static: why the exchange failed, for logs */
+};
+
+#endif

@@ -1,0 +1,259 @@
+/* Worker threads: start-up, the accept path, configuration generations and
+ * graceful shutdown. */
+#include "server/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "http/access_log.h"
+#include "http/h1/h1_server.h"
+#include "net/listener.h"
+
+static struct jn_worker *workers;
+static uint32_t nworkers;
+static _Atomic uint32_t running;
+static _Atomic int phase; /* 0 run, 1 drain, 2 stop now */
+
+static struct jn_gen *gen_new(struct jn_worker *w, struct jn_config *cfg)
+{
+    struct jn_gen *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return NULL;
+    g->ups = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*g->ups));
+    if (g->ups == NULL) {
+        free(g);
+        return NULL;
+    }
+    g->worker = w;
+    g->users = 1;
+    jn_config_ref(cfg);
+    g->cfg = cfg;
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        if (jn_upstream_rt_init(&g->ups[i], &cfg->upstreams[i], &w->loop,
+                                cfg->timeouts.upstream_idle, &w->upconn_garbage) != 0) {
+            g->users = 0;
+            jn_gen_release(g);
+            return NULL;
+        }
+    }
+    return g;
+}
+
+void jn_gen_release(struct jn_gen *g)
+{
+    if (g->users > 0 && --g->users > 0)
+        return;
+    for (size_t i = 0; i < g->cfg->nupstreams; i++)
+        if (g->ups[i].cfg != NULL)
+            jn_upstream_rt_destroy(&g->ups[i]);
+    free(g->ups);
+    jn_config_unref(g->cfg);
+    free(g);
+}
+
+static void accept_event(struct jn_loop *loop, struct jn_io *io, uint32_t events)
+{
+    struct jn_listener_rt *l = io->data;
+    struct jn_worker *w = l->worker;
+    for (int i = 0; i < 64 && !w->draining; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            jn_log(JN_LOG_ERR, "listener %s: accept failed: %s", l->name, strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        jn_client_accept(w, l, fd, &peer);
+    }
+    /* More may be pending: edge-triggered, so come back on the next pass. */
+    jn_loop_wake(loop);
+}
+
+static void close_listeners(struct jn_worker *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].io.fd < 0)
+            continue;
+        jn_io_del(&w->loop, &w->listeners[i].io);
+        close(w->listeners[i].io.fd);
+        w->listeners[i].io.fd = -1;
+    }
+}
+
+static void on_wake(struct jn_loop *loop)
+{
+    struct jn_worker *w = loop->data;
+    int p = atomic_load(&phase);
+    if (p >= 1 && !w->draining) {
+        w->draining = true;
+        close_listeners(w);
+        jn_clients_drain(w);
+    }
+    if (p >= 2)
+        jn_clients_close_all(w);
+    /* Accept may have stopped early to keep the loop fair. */
+    for (size_t i = 0; !w->draining && i < w->nlisteners; i++)
+        accept_event(loop, &w->listeners[i].io, EPOLLIN);
+}
+
+static void on_idle(struct jn_loop *loop)
+{
+    struct jn_worker *w = loop->data;
+    jn_clients_collect(w);
+    jn_upconn_collect(&w->upconn_garbage);
+    jn_access_log_flush(w);
+    if (w->draining && w->nclients == 0)
+        jn_loop_stop(loop);
+}
+
+static void *worker_main(void *arg)
+{
+    struct jn_worker *w = arg;
+    jn_loop_run(&w->loop);
+    jn_clients_close_all(w);
+    jn_upconn_collect(&w->upconn_garbage);
+    jn_access_log_flush(w);
+    atomic_fetch_sub(&running, 1);
+    return NULL;
+}
+
+static int open_access_log(struct jn_config *cfg, int *fd)
+{
+    const char *p = cfg->access_log.path;
+    if (strcmp(p, "none") == 0)
+        *fd = -1;
+    else if (strcmp(p, "stdout") == 0)
+        *fd = 1;
+    else if (strcmp(p, "stderr") == 0)
+        *fd = 2;
+    else if ((*fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)) < 0) {
+        jn_log(JN_LOG_ERR, "access log %s: %s", p, strerror(errno));
+        return JN_EIO;
+    }
+    return 0;
+}
+
+static int worker_init(struct jn_worker *w, int id, struct jn_config *cfg, int access_fd)
+{
+    w->id = id;
+    w->access_fd = access_fd;
+    w->access_json = cfg->access_log.format == JN_LOGFMT_JSON;
+    jn_buf_pool_init(&w->bufs, 1024);
+    if (jn_loop_init(&w->loop) != 0)
+        return JN_EIO;
+    w->loop.data = w;
+    w->loop.on_wake = on_wake;
+    w->loop.on_idle = on_idle;
+    w->gen = gen_new(w, cfg);
+    w->listeners = calloc(cfg->nlisteners, sizeof(*w->listeners));
+    if (w->gen == NULL || w->listeners == NULL)
+        return JN_ENOMEM;
+    w->nlisteners = cfg->nlisteners;
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        w->listeners[i].io.fd = -1;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct jn_cfg_listener *lc = &cfg->listeners[i];
+        struct jn_listener_rt *l = &w->listeners[i];
+        const char *err = NULL;
+        int fd = jn_listen(&lc->addr, lc->addrlen, &err);
+        if (fd < 0) {
+            jn_log(JN_LOG_ERR, "listener %s: cannot listen on %s: %s", lc->name, lc->address, err);
+            return JN_EIO;
+        }
+        *l = (struct jn_listener_rt){ .io = { fd, accept_event, l }, .name = lc->name,
+                                      .index = (int)i, .worker = w };
+        if (jn_io_add(&w->loop, &l->io, EPOLLIN) != 0)
+            return JN_EIO;
+    }
+    return 0;
+}
+
+static void worker_destroy(struct jn_worker *w)
+{
+    close_listeners(w);
+    free(w->listeners);
+    if (w->gen != NULL)
+        jn_gen_release(w->gen);
+    jn_buf_release(&w->bufs, &w->access_buf);
+    jn_buf_pool_destroy(&w->bufs);
+    jn_loop_destroy(&w->loop);
+}
+
+int jn_workers_start(struct jn_config *cfg, uint32_t n)
+{
+    int access_fd;
+    if (open_access_log(cfg, &access_fd) != 0)
+        return JN_EIO;
+    workers = calloc(n, sizeof(*workers));
+    if (workers == NULL)
+        return JN_ENOMEM;
+    nworkers = n;
+    /* Every socket is opened before any thread starts: a listener that
+     * cannot be opened stops start-up with nothing half running. */
+    for (uint32_t i = 0; i < n; i++) {
+        if (worker_init(&workers[i], (int)i, cfg, access_fd) != 0) {
+            for (uint32_t j = 0; j <= i; j++)
+                worker_destroy(&workers[j]);
+            free(workers);
+            workers = NULL;
+            return JN_EIO;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        atomic_fetch_add(&running, 1);
+        if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+            atomic_fetch_sub(&running, 1);
+            jn_log(JN_LOG_ERR, "cannot start worker thread %u", i);
+            nworkers = i;
+            jn_workers_shutdown();
+            return JN_EIO;
+        }
+    }
+    return 0;
+}
+
+static void wake_all(int p)
+{
+    atomic_store(&phase, p);
+    for (uint32_t i = 0; i < nworkers; i++)
+        jn_loop_wake(&workers[i].loop);
+}
+
+void jn_workers_shutdown(void)
+{
+    if (workers == NULL)
+        return;
+    uint64_t drain_ms = workers[0].gen->cfg->timeouts.drain;
+    wake_all(1);
+    uint64_t deadline = jn_clock_ms() + drain_ms;
+    struct timespec pause = { 0, 20 * 1000 * 1000 };
+    while (atomic_load(&running) > 0 && jn_clock_ms() < deadline)
+        nanosleep(&pause, NULL);
+    if (atomic_load(&running) > 0) {
+        jn_log(JN_LOG_WARN, "drain timeout: closing remaining connections");
+        wake_all(2);
+    }
+    int access_fd = workers[0].access_fd;
+    for (uint32_t i = 0; i < nworkers; i++) {
+        pthread_join(workers[i].thread, NULL);
+        worker_destroy(&workers[i]);
+    }
+    if (access_fd > 2)
+        close(access_fd);
+    free(workers);
+    workers = NULL;
+}

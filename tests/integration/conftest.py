@@ -1,0 +1,276 @@
+"""Integration test harness: starts the real junction binary on an inline
+configuration with free ports on 127.0.0.1, and real backends beside it."""
+import http.server
+import json
+import os
+import signal
+import socket
+import socketserver
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+BIN = os.environ.get("JUNCTION_BIN", os.path.join(os.path.dirname(__file__), "../../build/junction"))
+SANITIZED = os.environ.get("JUNCTION_SANITIZED") == "1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout=10.0, what="condition"):
+    """Polls cond until it is true; the bound only stops a broken run."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Junction:
+    def __init__(self, config, ports, tmp):
+        self.ports = ports
+        self.path = os.path.join(tmp, "junction.yaml")
+        self.errlog = os.path.join(tmp, "stderr.log")
+        self.outlog = os.path.join(tmp, "stdout.log")
+        with open(self.path, "w") as f:
+            f.write(config)
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+        self.proc = subprocess.Popen([BIN, "-c", self.path], stdout=open(self.outlog, "w"),
+                                     stderr=open(self.errlog, "w"), env=env)
+        for p in self.ports:
+            wait_for(lambda: port_open(p) or self.proc.poll() is not None, what=f"port {p}")
+            assert self.proc.poll() is None, self.stderr()
+        return self
+
+    @property
+    def port(self):
+        return self.ports[0]
+
+    def stderr(self):
+        with open(self.errlog) as f:
+            return f.read()
+
+    def access_lines(self):
+        with open(self.outlog) as f:
+            return [json.loads(l) for l in f if l.startswith("{")]
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("junction did not stop on " + str(sig))
+        return self.proc.returncode
+
+    def check_clean(self):
+        err = self.stderr()
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "[error]"):
+            assert bad not in err, err
+
+
+@pytest.fixture
+def junction(tmp_path):
+    """junction(config with {port} or {port0}..{portN}, nports=1) -> started Junction."""
+    started = []
+
+    def start(config, nports=1, expect_errors=False):
+        ports = [free_port() for _ in range(nports)]
+        text = config.replace("{port}", str(ports[0]))
+        for i, p in enumerate(ports):
+            text = text.replace("{port%d}" % i, str(p))
+        j = Junction(text, ports, str(tmp_path)).start()
+        j.expect_errors = expect_errors
+        started.append(j)
+        return j
+
+    yield start
+    for j in started:
+        rc = j.stop()
+        assert rc == 0, j.stderr()
+        if not j.expect_errors:
+            j.check_clean()
+
+
+class EchoHandler(http.server.BaseHTTPRequestHandler):
+    """Answers with a JSON description of the request it received."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def handle_one_request(self):
+        self.server.active += 1
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.active -= 1
+
+    def handle_any(self):
+        body = b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        elif self.headers.get("Content-Length"):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+        rec = {"server": self.server.name, "method": self.command, "path": self.path,
+               "headers": [[k, v] for k, v in self.headers.items()], "body_len": len(body),
+               "body": body[:200].decode("latin-1")}
+        self.server.received.append(rec)
+        self.server.peer_ports.add(self.client_address[1])
+        out = json.dumps(rec).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.send_header("X-Backend", self.server.name)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = handle_any
+
+
+class Backend(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, name, handler=EchoHandler):
+        super().__init__(("127.0.0.1", 0), handler)
+        self.name = name
+        self.received = []
+        self.peer_ports = set()
+        self.active = 0
+        self.port = self.server_address[1]
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+@pytest.fixture
+def backends():
+    made = []
+
+    def make(n=1, handler=EchoHandler, names=None):
+        out = [Backend(names[i] if names else f"b{i}", handler) for i in range(n)]
+        made.extend(out)
+        return out
+
+    yield make
+    for b in made:
+        b.close()
+
+
+class RawServer:
+    """A TCP server whose behaviour per connection is a Python function: for
+    backends that misbehave (garbage, resets, silence)."""
+
+    def __init__(self, behave):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.behave = behave
+        self.received = []
+        self.conns = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(c)
+            threading.Thread(target=self.run_one, args=(c,), daemon=True).start()
+
+    def run_one(self, c):
+        try:
+            self.behave(self, c)
+        except OSError:
+            pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def raw_server():
+    made = []
+
+    def make(behave):
+        s = RawServer(behave)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def read_head(sock):
+    """Reads up to the end of a header section; returns the bytes."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def raw_request(port, data, timeout=10):
+    """Sends raw bytes, returns everything the server sent until it closed."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return out

@@ -1,0 +1,130 @@
+/* Unit tests for body transfer with framing translation. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/body.h"
+
+static struct jn_buf make_buf(size_t cap)
+{
+    struct jn_buf b = { .data = malloc(cap), .cap = cap };
+    return b;
+}
+
+static void put(struct jn_buf *b, const char *s)
+{
+    cr_assert_eq(jn_buf_append(b, s, strlen(s)), 0);
+}
+
+static char *take(struct jn_buf *b)
+{
+    char *s = strndup(jn_buf_head(b), jn_buf_len(b));
+    jn_buf_consume(b, jn_buf_len(b));
+    return s;
+}
+
+Test(body, content_length_body_stops_at_its_length)
+{
+    struct jn_buf src = make_buf(256), dst = make_buf(256);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_LENGTH, 5, false);
+    put(&src, "helloGET / HTTP/1.1");
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), 1);
+    cr_assert(b.done);
+    char *out = take(&dst);
+    cr_assert_str_eq(out, "hello");
+    cr_assert_eq(jn_buf_len(&src), strlen("GET / HTTP/1.1")); /* the next request stays */
+    free(out);
+    free(src.data);
+    free(dst.data);
+}
+
+Test(body, chunked_input_is_reencoded_without_extensions_or_trailers)
+{
+    struct jn_buf src = make_buf(256), dst = make_buf(256);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_CHUNKED, 0, true);
+    put(&src, "5;x=y\r\nhello\r\n0\r\nT: v\r\n\r\n");
+    while (jn_body_pump(&b, &src, &dst, &err) > 0)
+        ;
+    cr_assert(b.done);
+    char *out = take(&dst);
+    cr_assert_str_eq(out, "5\r\nhello\r\n0\r\n\r\n");
+    free(out);
+    free(src.data);
+    free(dst.data);
+}
+
+Test(body, chunked_input_fed_byte_by_byte_gives_the_same_data)
+{
+    const char *wire = "3\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n";
+    struct jn_buf src = make_buf(64), dst = make_buf(256);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_CHUNKED, 0, false);
+    for (size_t i = 0; wire[i] != '\0'; i++) {
+        jn_buf_append(&src, &wire[i], 1);
+        cr_assert_geq(jn_body_pump(&b, &src, &dst, &err), 0);
+    }
+    cr_assert(b.done);
+    char *out = take(&dst);
+    cr_assert_str_eq(out, "abc0123456789");
+    free(out);
+    free(src.data);
+    free(dst.data);
+}
+
+Test(body, close_delimited_input_becomes_chunked_and_ends_at_eof)
+{
+    struct jn_buf src = make_buf(256), dst = make_buf(256);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_CLOSE, 0, true);
+    put(&src, "abc");
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), 1);
+    cr_assert_not(b.done);
+    b.src_eof = true;
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), 1);
+    cr_assert(b.done);
+    char *out = take(&dst);
+    cr_assert_str_eq(out, "3\r\nabc\r\n0\r\n\r\n");
+    free(out);
+    free(src.data);
+    free(dst.data);
+}
+
+Test(body, a_full_destination_stalls_without_losing_bytes)
+{
+    struct jn_buf src = make_buf(256), dst = make_buf(4);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_LENGTH, 10, false);
+    put(&src, "0123456789");
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), 1);
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), 0); /* stalled: dst full */
+    char *first = take(&dst);
+    cr_assert_str_eq(first, "0123");
+    while (!b.done) {
+        cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), 1);
+        free(take(&dst));
+    }
+    cr_assert_eq(b.moved, 10);
+    free(first);
+    free(src.data);
+    free(dst.data);
+}
+
+Test(body, bad_chunk_framing_is_an_error)
+{
+    struct jn_buf src = make_buf(256), dst = make_buf(256);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_CHUNKED, 0, true);
+    put(&src, "zz\r\nabc\r\n");
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), JN_EINVAL);
+    cr_assert_not_null(err);
+    free(src.data);
+    free(dst.data);
+}
