@@ -344,7 +344,7 @@ static const struct jn_ld_key jn_http_keys[] = {
               64, 1 << 20),
     JN_LD_NUM("max_header_size", jn_ld_set_size32, offsetof(struct jn_cfg_http, max_header_size),
               256, 16 << 20),
-    JN_LD_NUM("max_headers", jn_ld_set_u32, offsetof(struct jn_cfg_http, max_headers), 1, 10000),
+    JN_LD_NUM("max_headers", jn_ld_set_u32, offsetof(struct jn_cfg_http, max_headers), 1, 1000),
     JN_LD_KEY("merge_slashes", jn_ld_set_bool, offsetof(struct jn_cfg_http, merge_slashes)),
     JN_LD_KEY("escaped_slashes", jn_ld_set_escaped_slashes, 0),
 };

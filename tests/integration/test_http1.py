@@ -373,3 +373,26 @@ def port_accepting(port):
         return True
     except OSError:
         return False
+
+
+def test_stalled_request_body_gets_408(junction, backends):
+    (b,) = backends(1)
+    j = junction((BASE % ("10s", "30s", b.port)).replace(
+        "timeouts: {", "timeouts: { client_body: 300ms,"))
+    s = socket.create_connection(("127.0.0.1", j.port), timeout=20)
+    s.sendall(b"POST /slow-body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhalf")
+    out = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    assert status_of(out) == 408
+
+
+def test_sigint_also_stops_gracefully(junction, backends):
+    (b,) = backends(1)
+    j = junction(conf(b.port))
+    assert fetch(j.port, "/")[0].status == 200
+    assert j.stop(signal.SIGINT) == 0

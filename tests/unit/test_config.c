@@ -630,7 +630,7 @@ Test(config, wrong_types_are_errors)
     cfg_expect_errors(LISTENER "timeouts: [1s]\n", 1,
                       "t.yaml:3:11: timeouts: expected a mapping, got a list");
     cfg_expect_errors(LISTENER "http: { max_headers: \"50\" }\n", 1,
-                      "t.yaml:3:22: max_headers: expected an integer from 1 to 10000, got '50'");
+                      "t.yaml:3:22: max_headers: expected an integer from 1 to 1000, got '50'");
     cfg_expect_errors(LISTENER "http: { merge_slashes: \"true\" }\n", 1,
                       "t.yaml:3:24: merge_slashes: expected true or false");
     cfg_expect_errors(LISTENER "http: { escaped_slashes: drop }\n", 1,
