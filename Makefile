@@ -71,7 +71,7 @@ test: deps
 
 # libFuzzer targets, each run FUZZ_TIME seconds from its seed corpus.
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-build/fuzz/%: tests/fuzz/%.c $(SRC) $(HDR)
+build/fuzz/%: tests/fuzz/%.c $(SRC) $(HDR) $(wildcard tests/fuzz/*.h)
 	@mkdir -p build/fuzz
 	clang $(CSTD) $(INC) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) $(LIBS)
 

@@ -77,6 +77,8 @@ static void idle_event(struct jn_loop *loop, struct jn_io *io, uint32_t events)
     if (uc->owner != NULL) {
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             uc->can_read = true;
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            uc->hup = true;
         if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             uc->can_write = true;
         uc->on_event(uc);
@@ -110,14 +112,14 @@ static void unlink_idle(struct jn_upconn *uc)
     uc->next = NULL;
 }
 
-static struct jn_upconn *take_idle(struct jn_upstream_rt *rt, uint32_t server)
+static struct jn_upconn *take_idle(struct jn_upstream_rt *rt, uint32_t server, bool verify)
 {
     struct jn_upstream_server_rt *s = &rt->servers[server];
     while (s->idle != NULL) {
         struct jn_upconn *uc = s->idle;
         unlink_idle(uc);
         jn_timer_stop(rt->loop, &uc->timer);
-        if (still_idle(uc)) {
+        if (!verify || still_idle(uc)) {
             uc->can_write = true;
             uc->can_read = false;
             return uc;
@@ -164,9 +166,10 @@ static struct jn_upconn *connect_new(struct jn_upstream_rt *rt, uint32_t server,
     return uc;
 }
 
-struct jn_upconn *jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, const char **err)
+struct jn_upconn *jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, bool verify,
+                                const char **err)
 {
-    struct jn_upconn *uc = take_idle(rt, server);
+    struct jn_upconn *uc = take_idle(rt, server, verify);
     if (uc == NULL)
         uc = connect_new(rt, server, err);
     return uc;

@@ -21,6 +21,7 @@ struct jn_upconn {
     uint32_t server;            /* index in up->cfg->servers */
     bool connected;
     bool can_read, can_write;   /* edge-triggered readiness not yet consumed */
+    bool hup;                   /* the peer closed or failed: read until EOF, no shortcut */
     bool reused;                /* served an earlier request */
     bool closed;                /* fd closed, waiting for deferred free */
     struct jn_upconn *next;     /* idle list link, or deferred-free link */
@@ -56,10 +57,14 @@ void jn_upstream_rt_destroy(struct jn_upstream_rt *rt);
 /* Picks a server; returns its index or -1 when none is usable. */
 int jn_upstream_pick(struct jn_upstream_rt *rt);
 
-/* Returns a live idle connection to server (checked not closed by the
- * server), or a new connection being established (connected == false).
- * NULL with *err set when the socket could not even be created. */
-struct jn_upconn *jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, const char **err);
+/* Returns an idle connection to server, or a new connection being
+ * established (connected == false); NULL with *err set when the socket could
+ * not even be created. Idle connections that the server closed are dropped
+ * as soon as their close event arrives; with verify, a non-blocking peek also
+ * checks the one handed out (for requests that could not be replayed if it
+ * turned out dead). */
+struct jn_upconn *jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, bool verify,
+                                const char **err);
 /* A new connection, never a pooled one (for a retry). */
 struct jn_upconn *jn_upconn_get_fresh(struct jn_upstream_rt *rt, uint32_t server, const char **err);
 /* Puts a connection whose exchange completed cleanly back into its pool,

@@ -16,14 +16,7 @@ static bool jn_is_alnum(char c)
 
 static bool jn_is_hex(char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
-}
-
-static int jn_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    return jn_lower(c) - 'a' + 10;
+    return jn_hex_digit_value((unsigned char)c) >= 0;
 }
 
 bool jn_ld_is_token(const char *s, size_t len)
@@ -85,7 +78,7 @@ static const char *jn_ld_pct_error(const char *s, const struct jn_cfg_http *http
     if ((s[1] >= 'a' && s[1] <= 'f') || (s[2] >= 'a' && s[2] <= 'f'))
         return "path percent-encodings must use upper-case hex digits (requests are "
                "normalised to them)";
-    char c = (char)(jn_hex_value(s[1]) * 16 + jn_hex_value(s[2]));
+    char c = (char)(jn_hex_digit_value((unsigned char)s[1]) * 16 + jn_hex_digit_value((unsigned char)s[2]));
     if (c == '\0')
         return "path must not contain %00";
     if (jn_is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~')

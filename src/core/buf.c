@@ -114,22 +114,28 @@ int jn_buf_append(struct jn_buf *b, const void *p, size_t n)
     return 0;
 }
 
-ssize_t jn_buf_read_fd(struct jn_buf *b, int fd)
+ssize_t jn_buf_read_fd(struct jn_buf *b, int fd, bool *drained)
 {
     size_t room = jn_buf_room(b);
+    *drained = false;
     if (room == 0)
         return JN_EAGAIN;
     for (;;) {
         ssize_t n = recv(fd, b->data + b->end, room, 0);
         if (n > 0) {
             b->end += (size_t)n;
+            *drained = (size_t)n < room;
             return n;
         }
         if (n == 0)
             return 0;
         if (errno == EINTR)
             continue;
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? JN_EAGAIN : JN_EIO;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            *drained = true;
+            return JN_EAGAIN;
+        }
+        return JN_EIO;
     }
 }
 

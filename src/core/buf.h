@@ -57,8 +57,11 @@ void jn_buf_consume(struct jn_buf *b, size_t n);
 /* Appends n bytes; returns 0 or JN_ETOOBIG when they do not fit. */
 int jn_buf_append(struct jn_buf *b, const void *p, size_t n);
 /* Reads from fd into the free space. Returns bytes read, 0 on EOF,
- * JN_EAGAIN when nothing is ready, JN_EIO on error. */
-ssize_t jn_buf_read_fd(struct jn_buf *b, int fd);
+ * JN_EAGAIN when nothing is ready, JN_EIO on error. *drained is set when the
+ * socket has nothing more to give: with edge-triggered readiness a short
+ * read means the queue was emptied, and new bytes will raise a new edge, so
+ * the caller need not spend a system call to hear EAGAIN. */
+ssize_t jn_buf_read_fd(struct jn_buf *b, int fd, bool *drained);
 /* Writes buffered bytes to fd. Returns bytes written (maybe 0 with JN_EAGAIN
  * meaning "would block"), or JN_EIO. */
 ssize_t jn_buf_write_fd(struct jn_buf *b, int fd);

@@ -44,6 +44,19 @@ static inline char jn_lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
 
+/* Returns the value of a hex digit of either case (0..15), or -1 for any
+ * other byte. Shared by the chunk-size parser and percent-decoding. */
+static inline int jn_hex_digit_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* ASCII case-insensitive comparison of a slice with a C string. */
 static inline bool jn_slice_ieq(struct jn_slice a, const char *s)
 {

@@ -27,24 +27,13 @@ static unsigned jn_uri_class(unsigned char c)
     return 0;
 }
 
-static int jn_path_hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes the two hex digits after in[i] == '%'. Returns 0..255 or -1. */
 static int jn_pct_value(const char *in, size_t len, size_t i)
 {
     if (len - i < 3)
         return -1;
-    int hi = jn_path_hex_digit(in[i + 1]);
-    int lo = jn_path_hex_digit(in[i + 2]);
+    int hi = jn_hex_digit_value((unsigned char)in[i + 1]);
+    int lo = jn_hex_digit_value((unsigned char)in[i + 2]);
     if (hi < 0 || lo < 0)
         return -1;
     return hi * 16 + lo;

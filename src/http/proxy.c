@@ -26,21 +26,31 @@ static void finish(struct jn_stream *s);
 
 /* ---- request ids and local responses ---- */
 
+static void put_hex32(char *out, uint32_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 7; i >= 0; i--, v >>= 4)
+        out[i] = digits[v & 15];
+}
+
 void jn_request_id_new(struct jn_worker *w, char *id, size_t size)
 {
-    /* xorshift seeded per thread from the clock and the worker id; ids only
-     * need to be unique, not secret. */
+    /* xorshift seeded per thread from the clock and the worker id, plus a
+     * per-thread sequence: ids only need to be unique, not secret. */
     uint32_t x = w->rng ? w->rng : (uint32_t)(jn_clock_ms() * 2654435761u) ^ (uint32_t)w->id;
-    uint32_t r[3];
+    char buf[33];
     for (int i = 0; i < 3; i++) {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        r[i] = x;
+        put_hex32(buf + 8 * i, x);
     }
     w->rng = x;
-    w->rng_seq++;
-    snprintf(id, size, "%08x%08x%08x%08x", r[0], r[1], r[2], (uint32_t)w->rng_seq);
+    put_hex32(buf + 24, (uint32_t)++w->rng_seq);
+    buf[32] = '\0';
+    size_t n = JN_MIN(size - 1, (size_t)32);
+    memcpy(id, buf, n);
+    id[n] = '\0';
 }
 
 void jn_write_error(struct jn_buf *out, uint16_t status, const char *msg, const char *request_id,
@@ -147,27 +157,33 @@ static int add_forwarding_fields(struct jn_stream *s, struct jn_fields *f)
     return rc ? JN_ETOOBIG : 0;
 }
 
+/* Decimal form of v in the stream's arena (Content-Length values). */
+static struct jn_slice arena_u64(struct jn_stream *s, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    char *p = jn_arena_strndup(&s->arena, tmp + sizeof(tmp) - n, n);
+    return p != NULL ? (struct jn_slice){ p, n } : cs("0");
+}
+
 static int add_request_framing(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
 {
     if (m->body == JN_H1_BODY_CHUNKED)
         return jn_fields_add(f, cs("Transfer-Encoding"), cs("chunked"));
-    if (m->body == JN_H1_BODY_LENGTH) {
-        char *v = jn_arena_alloc(&s->arena, 24);
-        if (v == NULL)
-            return JN_ENOMEM;
-        snprintf(v, 24, "%llu", (unsigned long long)m->content_length);
-        return jn_fields_add(f, cs("Content-Length"), cs(v));
-    }
+    if (m->body == JN_H1_BODY_LENGTH)
+        return jn_fields_add(f, cs("Content-Length"), arena_u64(s, m->content_length));
     return 0;
 }
 
 /* Serialises the upstream request head into s->req_out. */
 static int build_upstream_head(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
 {
-    char *path = jn_arena_alloc(&s->arena, MAX_UPSTREAM_PATH);
-    if (path == NULL)
-        return JN_ENOMEM;
-    int n = jn_route_upstream_path(s->route, s->req.path, path, MAX_UPSTREAM_PATH);
+    char path[MAX_UPSTREAM_PATH]; /* serialised below, before this returns */
+    int n = jn_route_upstream_path(s->route, s->req.path, path, sizeof(path));
     if (n < 0)
         return n;
     jn_h1_strip_hop_by_hop(f);
@@ -295,7 +311,7 @@ static void connect_upstream(struct jn_stream *s, bool fresh)
     const char *err = NULL;
     struct jn_upconn *uc = NULL;
     if (!fresh)
-        uc = jn_upconn_get(s->up, (uint32_t)s->server, &err);
+        uc = jn_upconn_get(s->up, (uint32_t)s->server, !s->retryable, &err);
     else
         uc = jn_upconn_get_fresh(s->up, (uint32_t)s->server, &err);
     if (uc == NULL) {
@@ -494,18 +510,18 @@ static int read_upstream(struct jn_stream *s)
         return 0;
     if (jn_buf_acquire(&s->client->worker->bufs, &s->resp_in) != 0)
         return 0;
-    ssize_t n = jn_buf_read_fd(&s->resp_in, uc->io.fd);
+    bool drained;
+    ssize_t n = jn_buf_read_fd(&s->resp_in, uc->io.fd, &drained);
+    if (drained && !uc->hup)
+        uc->can_read = false;
     if (n > 0)
         return 1;
     if (n == 0) {
         s->upstream_eof = true;
         return 1;
     }
-    if (n == JN_EAGAIN) {
-        if (jn_buf_room(&s->resp_in) > 0)
-            uc->can_read = false;
+    if (n == JN_EAGAIN)
         return 0;
-    }
     upstream_fail(s, 502, "connection reset while reading the response");
     return -1;
 }
@@ -514,11 +530,7 @@ static void add_response_framing(struct jn_stream *s, struct jn_fields *f, const
 {
     bool chunk_out = false;
     if (m->body == JN_H1_BODY_LENGTH || (s->head_request && m->content_length > 0)) {
-        char *v = jn_arena_alloc(&s->arena, 24);
-        if (v != NULL) {
-            snprintf(v, 24, "%llu", (unsigned long long)m->content_length);
-            jn_fields_add(f, cs("Content-Length"), cs(v));
-        }
+        jn_fields_add(f, cs("Content-Length"), arena_u64(s, m->content_length));
     } else if (m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE) {
         /* HTTP/1.1 clients get chunked so the connection survives; 1.0
          * clients get the body up to the close. */

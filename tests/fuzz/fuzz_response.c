@@ -3,256 +3,55 @@
  * then fed byte by byte: the three must agree, since incremental parsing may
  * not change a verdict. A byte of each message decides whether it answers a
  * HEAD request. Interim and pipelined responses are followed; chunked bodies
- * go through the decoder the same three ways. */
-#include <sanitizer/asan_interface.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "http/h1/h1_parse.h"
-
-#define JN_FUZZ_FIELDS 32
-#define JN_FUZZ_MESSAGES 8
-
-/* Small limits, so that the fuzzer reaches them. */
-static const struct jn_h1_limits jn_fuzz_limits = { 300, 1200, 20 };
-
-struct jn_fuzz_head {
-    int rc;
-    struct jn_h1_header fields[JN_FUZZ_FIELDS];
-    struct jn_h1_message msg;
-};
-
-struct jn_fuzz_body {
-    int rc;
-    size_t consumed;
-    const char *err;
-    uint64_t data_len;
-    uint64_t data_hash;
-};
-
-#define JN_FUZZ_CHECK(cond)                                                                        \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
-
-static bool jn_fuzz_inside(struct jn_slice s, const char *buf, size_t len)
-{
-    return s.len == 0 || (s.ptr >= buf && s.len <= len && s.ptr - buf <= (ptrdiff_t)(len - s.len));
-}
-
-/* No control bytes but HTAB; a trimmed value also has no OWS at its ends
- * (a reason phrase is not trimmed: it may start with a space). */
-static bool jn_fuzz_clean_value(struct jn_slice v, bool trimmed)
-{
-    if (trimmed && v.len > 0 && (v.ptr[0] == ' ' || v.ptr[0] == '\t' ||
-                                 v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t'))
-        return false;
-    for (size_t i = 0; i < v.len; i++) {
-        unsigned char c = (unsigned char)v.ptr[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
-/* The contract of a verdict, whatever the input. */
-static void jn_fuzz_check_head(const char *buf, size_t len, bool head, const struct jn_fuzz_head *h)
-{
-    const struct jn_h1_message *m = &h->msg;
-    if (h->rc == JN_EAGAIN) {
-        JN_FUZZ_CHECK(m->error == NULL && m->error_status == 0);
-        return;
-    }
-    if (h->rc < 0) {
-        JN_FUZZ_CHECK(m->error != NULL && m->error_status == 502);
-        return;
-    }
-    size_t n = (size_t)h->rc;
-    JN_FUZZ_CHECK(n == m->header_bytes && n <= len && m->error == NULL);
-    JN_FUZZ_CHECK(n <= jn_fuzz_limits.max_request_line + jn_fuzz_limits.max_header_size + 2);
-    JN_FUZZ_CHECK(buf[n - 1] == '\n' && memcmp(buf, "HTTP/1.", 7) == 0);
-    JN_FUZZ_CHECK(m->status >= 100 && m->status <= 599 && m->version_minor <= 1);
-    JN_FUZZ_CHECK(jn_fuzz_inside(m->reason, buf, n) && jn_fuzz_clean_value(m->reason, false));
-    JN_FUZZ_CHECK(m->nheaders <= jn_fuzz_limits.max_headers && m->headers == h->fields);
-    for (size_t i = 0; i < m->nheaders; i++) {
-        JN_FUZZ_CHECK(jn_h1_is_token(m->headers[i].name));
-        JN_FUZZ_CHECK(jn_fuzz_inside(m->headers[i].name, buf, n));
-        JN_FUZZ_CHECK(jn_fuzz_inside(m->headers[i].value, buf, n));
-        JN_FUZZ_CHECK(jn_fuzz_clean_value(m->headers[i].value, true));
-    }
-    bool bodiless = head || m->status < 200 || m->status == 204 || m->status == 304;
-    JN_FUZZ_CHECK(!bodiless || m->body == JN_H1_BODY_NONE);
-    JN_FUZZ_CHECK(m->body != JN_H1_BODY_LENGTH || m->content_length > 0);
-    JN_FUZZ_CHECK(m->body != JN_H1_BODY_CLOSE || !m->keep_alive);
-    JN_FUZZ_CHECK(m->body != JN_H1_BODY_CHUNKED || m->version_minor == 1);
-}
-
-static bool jn_fuzz_slice_same(struct jn_slice a, struct jn_slice b)
-{
-    return a.ptr == b.ptr && a.len == b.len;
-}
-
-/* Two parses of the same bytes must give the same verdict and views. */
-static void jn_fuzz_same_head(const struct jn_fuzz_head *a, const struct jn_fuzz_head *b)
-{
-    const struct jn_h1_message *x = &a->msg, *y = &b->msg;
-    JN_FUZZ_CHECK(a->rc == b->rc);
-    JN_FUZZ_CHECK(x->error == y->error && x->error_status == y->error_status);
-    if (a->rc <= 0)
-        return;
-    JN_FUZZ_CHECK(x->status == y->status && jn_fuzz_slice_same(x->reason, y->reason));
-    JN_FUZZ_CHECK(x->version_minor == y->version_minor && x->nheaders == y->nheaders);
-    JN_FUZZ_CHECK(x->header_bytes == y->header_bytes && x->body == y->body);
-    JN_FUZZ_CHECK(x->content_length == y->content_length && x->keep_alive == y->keep_alive);
-    JN_FUZZ_CHECK(x->upgrade == y->upgrade);
-    for (size_t i = 0; i < x->nheaders; i++) {
-        JN_FUZZ_CHECK(jn_fuzz_slice_same(x->headers[i].name, y->headers[i].name));
-        JN_FUZZ_CHECK(jn_fuzz_slice_same(x->headers[i].value, y->headers[i].value));
-    }
-}
+ * go through the decoder the same three ways. The driver is in
+ * fuzz_h1_common.h. */
+#include "fuzz_h1_common.h"
 
 static bool jn_fuzz_head_request; /* the current message answers a HEAD */
 
-static int jn_fuzz_parse(const char *buf, size_t len, struct jn_h1_scan *scan,
-                         struct jn_fuzz_head *h)
+static void jn_fuzz_begin_response(const char *buf, size_t len)
 {
-    h->rc = jn_h1_parse_response(buf, len, &jn_fuzz_limits, h->fields, JN_FUZZ_FIELDS, scan,
-                                 jn_fuzz_head_request, &h->msg);
-    return h->rc;
-}
-
-/* Parses buf[0..cut) with the bytes after it poisoned, so that a read past
- * the length given is caught, then the whole if more is needed. */
-static void jn_fuzz_parse_split(const char *buf, size_t len, size_t cut, struct jn_fuzz_head *h)
-{
-    struct jn_h1_scan scan = { 0 };
-    ASAN_POISON_MEMORY_REGION(buf + cut, len - cut);
-    int rc = jn_fuzz_parse(buf, cut, &scan, h);
-    ASAN_UNPOISON_MEMORY_REGION(buf + cut, len - cut);
-    if (rc == JN_EAGAIN)
-        jn_fuzz_parse(buf, len, &scan, h);
-}
-
-static void jn_fuzz_parse_bytewise(const char *buf, size_t len, struct jn_fuzz_head *h)
-{
-    struct jn_h1_scan scan = { 0 };
-    h->rc = JN_EAGAIN;
-    for (size_t i = 0; i <= len && h->rc == JN_EAGAIN; i++)
-        jn_fuzz_parse(buf, i, &scan, h);
-}
-
-/* Decodes a chunked body from in[0..len), the input arriving first up to
- * cut and then step bytes at a time (step 0: all the rest at once). */
-static void jn_fuzz_decode(const char *in, size_t len, size_t cut, size_t step,
-                           struct jn_fuzz_body *b)
-{
-    struct jn_h1_chunked st = { 0 };
-    size_t avail = cut;
-    *b = (struct jn_fuzz_body){ .data_hash = 1469598103934665603ULL };
-    for (;;) {
-        size_t used = 0;
-        struct jn_slice data;
-        /* in the split runs, bytes not yet delivered are poisoned */
-        if (step == 0)
-            ASAN_POISON_MEMORY_REGION(in + avail, len - avail);
-        b->rc = jn_h1_chunked_decode(&st, in + b->consumed, avail - b->consumed, &used, &data,
-                                     &b->err);
-        if (step == 0)
-            ASAN_UNPOISON_MEMORY_REGION(in + avail, len - avail);
-        JN_FUZZ_CHECK(used <= avail - b->consumed);
-        b->consumed += used;
-        if (b->rc == JN_H1_CHUNK_DATA) {
-            JN_FUZZ_CHECK(data.len > 0 && data.ptr + data.len == in + b->consumed);
-            for (size_t i = 0; i < data.len; i++)
-                b->data_hash = (b->data_hash ^ (unsigned char)data.ptr[i]) * 1099511628211ULL;
-            b->data_len += data.len;
-            continue;
-        }
-        if (b->rc != JN_EAGAIN || avail == len)
-            break;
-        JN_FUZZ_CHECK(b->consumed == avail);
-        avail = step == 0 ? len : JN_MIN(len, avail + step);
-    }
-    JN_FUZZ_CHECK(b->rc == JN_EAGAIN || b->rc == JN_EINVAL || b->rc == JN_H1_CHUNK_DONE);
-    JN_FUZZ_CHECK(b->rc != JN_EINVAL || b->err != NULL);
-}
-
-/* Where to split an input in two: chosen from its bytes, so that the fuzzer
- * can steer it. */
-static size_t jn_fuzz_cut(const char *buf, size_t len)
-{
-    if (len == 0)
-        return 0;
-    return (((size_t)(unsigned char)buf[0] << 8) | (unsigned char)buf[len - 1]) % (len + 1);
-}
-
-/* Decodes the body three ways. Returns the bytes it took, or 0 when the
- * body did not end within the input. */
-static size_t jn_fuzz_chunked(const char *in, size_t len)
-{
-    struct jn_fuzz_body whole, split, bytewise;
-    size_t cut = jn_fuzz_cut(in, len);
-    jn_fuzz_decode(in, len, len, 0, &whole);
-    jn_fuzz_decode(in, len, cut, 0, &split);
-    jn_fuzz_decode(in, len, 0, 1, &bytewise);
-    const struct jn_fuzz_body *other[] = { &split, &bytewise };
-    for (size_t i = 0; i < 2; i++) {
-        JN_FUZZ_CHECK(other[i]->rc == whole.rc && other[i]->consumed == whole.consumed);
-        JN_FUZZ_CHECK(other[i]->err == whole.err || whole.rc != JN_EINVAL);
-        JN_FUZZ_CHECK(other[i]->data_len == whole.data_len);
-        JN_FUZZ_CHECK(other[i]->data_hash == whole.data_hash);
-    }
-    return whole.rc == JN_H1_CHUNK_DONE ? whole.consumed : 0;
-}
-
-/* Parses one response head three ways. Returns the bytes of the head and
- * body, or 0 when no further message can follow. */
-static size_t jn_fuzz_message(const char *buf, size_t len)
-{
-    static struct jn_fuzz_head whole, split, bytewise;
-    size_t cut = jn_fuzz_cut(buf, len);
     jn_fuzz_head_request = (unsigned char)buf[len / 2] % 5 == 0;
-    jn_fuzz_parse(buf, len, &(struct jn_h1_scan){ 0 }, &whole);
-    jn_fuzz_check_head(buf, len, jn_fuzz_head_request, &whole);
-    jn_fuzz_parse_split(buf, len, cut, &split);
-    jn_fuzz_same_head(&whole, &split);
-    jn_fuzz_parse_bytewise(buf, len, &bytewise);
-    jn_fuzz_same_head(&whole, &bytewise);
-    if (whole.rc <= 0)
-        return 0;
-    size_t head = (size_t)whole.rc;
-    switch (whole.msg.body) {
-    case JN_H1_BODY_NONE:
-        return head;
-    case JN_H1_BODY_LENGTH:
-        return whole.msg.content_length <= len - head ? head + whole.msg.content_length : 0;
-    case JN_H1_BODY_CHUNKED: {
-        size_t body = jn_fuzz_chunked(buf + head, len - head);
-        return body ? head + body : 0;
-    }
-    default: /* JN_H1_BODY_CLOSE: the rest is body */
-        return 0;
-    }
 }
+
+static int jn_fuzz_parse_response(const char *buf, size_t len, struct jn_h1_scan *scan,
+                                  struct jn_fuzz_head *h)
+{
+    return jn_h1_parse_response(buf, len, &jn_fuzz_limits, h->fields, JN_FUZZ_FIELDS, scan,
+                                jn_fuzz_head_request, &h->msg);
+}
+
+static void jn_fuzz_check_rejected_response(const struct jn_h1_message *m)
+{
+    JN_FUZZ_CHECK(m->error_status == 502);
+}
+
+static void jn_fuzz_check_accepted_response(const char *buf, size_t n,
+                                            const struct jn_h1_message *m)
+{
+    JN_FUZZ_CHECK(n <= jn_fuzz_limits.max_request_line + jn_fuzz_limits.max_header_size + 2);
+    JN_FUZZ_CHECK(memcmp(buf, "HTTP/1.", 7) == 0);
+    JN_FUZZ_CHECK(m->status >= 100 && m->status <= 599);
+    JN_FUZZ_CHECK(jn_fuzz_inside(m->reason, buf, n) && jn_fuzz_clean_value(m->reason, false));
+    bool bodiless = jn_fuzz_head_request || m->status < 200 || m->status == 204 || m->status == 304;
+    JN_FUZZ_CHECK(!bodiless || m->body == JN_H1_BODY_NONE);
+    JN_FUZZ_CHECK(m->body != JN_H1_BODY_CLOSE || !m->keep_alive);
+}
+
+static void jn_fuzz_same_response(const struct jn_h1_message *x, const struct jn_h1_message *y)
+{
+    JN_FUZZ_CHECK(x->status == y->status && jn_fuzz_slice_same(x->reason, y->reason));
+}
+
+static const struct jn_fuzz_h1_ops jn_fuzz_response_ops = {
+    .begin = jn_fuzz_begin_response,
+    .parse = jn_fuzz_parse_response,
+    .check_rejected = jn_fuzz_check_rejected_response,
+    .check_accepted = jn_fuzz_check_accepted_response,
+    .same_accepted = jn_fuzz_same_response,
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
-        return 0;
-    /* a copy we own, so that parts of it can be poisoned */
-    char *buf = malloc(size);
-    if (buf == NULL)
-        return 0;
-    memcpy(buf, data, size);
-    size_t off = 0;
-    for (int i = 0; i < JN_FUZZ_MESSAGES && off < size; i++) {
-        size_t used = jn_fuzz_message(buf + off, size - off);
-        if (used == 0)
-            break;
-        off += used;
-    }
-    free(buf);
-    return 0;
+    return jn_fuzz_h1_run(&jn_fuzz_response_ops, data, size);
 }

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "core/common.h"
+
 /* tchar: the bytes a token (method, field name, coding name) may hold. */
 static inline bool jn_h1_is_tchar(unsigned char c)
 {
@@ -25,18 +27,6 @@ static inline bool jn_h1_is_ows(unsigned char c)
 static inline bool jn_h1_is_value_byte(unsigned char c)
 {
     return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-/* Returns the value of a hex digit, or -1. */
-static inline int jn_h1_hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 #endif

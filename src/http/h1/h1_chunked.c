@@ -65,7 +65,7 @@ static int jn_h1_size_line_end(struct jn_h1_chunked *st, unsigned char c)
 
 static int jn_h1_size_digit(struct jn_h1_chunked *st, unsigned char c, const char **err)
 {
-    int d = jn_h1_hex_value(c);
+    int d = jn_hex_digit_value(c);
     if (d < 0) {
         if (st->state == JN_H1_CS_SIZE_START)
             return jn_h1_chunk_fail(err, "missing chunk size");

@@ -20,6 +20,8 @@ static void client_event(struct jn_loop *loop, struct jn_io *io, uint32_t events
         return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->can_read = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->hup = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         c->can_write = true;
     jn_client_drive(c);
@@ -97,8 +99,9 @@ int jn_client_read(struct jn_client *c)
         return JN_EAGAIN;
     if (jn_buf_acquire(&c->worker->bufs, &c->in) != 0)
         return JN_EIO;
-    ssize_t n = jn_buf_read_fd(&c->in, c->io.fd);
-    if (n == JN_EAGAIN && jn_buf_room(&c->in) > 0)
+    bool drained;
+    ssize_t n = jn_buf_read_fd(&c->in, c->io.fd, &drained);
+    if (drained && !c->hup)
         c->can_read = false;
     if (n == 0)
         c->eof = true;

@@ -27,6 +27,7 @@ struct jn_client {
     struct jn_h1_scan scan;
     struct jn_stream *stream;          /* owned: the request being answered */
     bool can_read, can_write;          /* edge-triggered readiness not yet consumed */
+    bool hup;                          /* the client closed or failed: read until EOF */
     bool eof;                          /* the client shut its sending side */
     bool close_after;                  /* close once out is flushed */
     bool closed;
