@@ -83,3 +83,21 @@ void jn_arena_free(struct jn_arena *a)
     }
     a->head = NULL;
 }
+
+void jn_arena_reset(struct jn_arena *a)
+{
+    struct jn_arena_chunk *keep = NULL, *c = a->head;
+    while (c != NULL) {
+        struct jn_arena_chunk *next = c->next;
+        if (next == NULL && c->size == a->chunk_size)
+            keep = c;
+        else
+            free(c);
+        c = next;
+    }
+    if (keep != NULL) {
+        keep->used = 0;
+        keep->next = NULL;
+    }
+    a->head = keep;
+}

@@ -21,6 +21,9 @@ void *jn_arena_calloc(struct jn_arena *a, size_t n, size_t size);
 /* Copies len bytes into the arena and NUL-terminates them. */
 char *jn_arena_strndup(struct jn_arena *a, const char *s, size_t len);
 char *jn_arena_strdup(struct jn_arena *a, const char *s);
+/* Empties the arena but keeps its oldest chunk when it has the default size,
+ * so an object reused for the next request does not go back to malloc. */
+void jn_arena_reset(struct jn_arena *a);
 /* Frees every chunk; the arena is empty and reusable afterwards. */
 void jn_arena_free(struct jn_arena *a);
 

@@ -19,6 +19,7 @@
 
 #define EXTRA_FIELDS 32      /* room for fields the proxy and filters add */
 #define MAX_UPSTREAM_PATH 16384
+#define STREAM_CACHE 64        /* unused streams kept per worker */
 
 static void upstream_event(struct jn_upconn *uc);
 static void upstream_timeout(struct jn_upconn *uc);
@@ -249,10 +250,20 @@ static int init_fields(struct jn_stream *s, const struct jn_h1_message *m, struc
 
 static struct jn_stream *stream_new(struct jn_client *c, const struct jn_h1_message *m)
 {
-    struct jn_stream *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return NULL;
-    jn_arena_init(&s->arena, 2048);
+    struct jn_worker *w = c->worker;
+    struct jn_stream *s = w->stream_free;
+    if (s != NULL) {
+        struct jn_arena arena = s->arena;
+        w->stream_free = s->next_free;
+        w->nstream_free--;
+        memset(s, 0, sizeof(*s));
+        s->arena = arena;
+    } else {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return NULL;
+        jn_arena_init(&s->arena, 2048);
+    }
     s->client = c;
     s->gen = c->worker->gen;
     s->gen->users++;
@@ -767,7 +778,25 @@ void jn_stream_free(struct jn_stream *s)
     release_upstream(s);
     jn_buf_release(&w->bufs, &s->req_out);
     jn_buf_release(&w->bufs, &s->resp_in);
-    jn_arena_free(&s->arena);
     jn_gen_release(s->gen);
+    if (w->nstream_free < STREAM_CACHE) {
+        jn_arena_reset(&s->arena);
+        s->next_free = w->stream_free;
+        w->stream_free = s;
+        w->nstream_free++;
+        return;
+    }
+    jn_arena_free(&s->arena);
     free(s);
+}
+
+void jn_stream_cache_destroy(struct jn_worker *w)
+{
+    while (w->stream_free != NULL) {
+        struct jn_stream *s = w->stream_free;
+        w->stream_free = s->next_free;
+        jn_arena_free(&s->arena);
+        free(s);
+    }
+    w->nstream_free = 0;
 }

@@ -15,6 +15,8 @@ void jn_proxy_drive(struct jn_stream *s);
 void jn_proxy_client_timeout(struct jn_stream *s);
 /* Frees a stream and what it holds (upstream connection closed, not pooled). */
 void jn_stream_free(struct jn_stream *s);
+/* Frees the worker's cache of unused streams. */
+void jn_stream_cache_destroy(struct jn_worker *w);
 
 /* Writes a complete local response with a JSON error body
  * {"error": msg, "request_id": id} to c->out. */

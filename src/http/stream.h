@@ -58,6 +58,7 @@ struct jn_stream {
     const char *path;
     char request_id[40];
     const char *error;          /* static: why the exchange failed, for logs */
+    struct jn_stream *next_free; /* worker's free list link */
 };
 
 #endif

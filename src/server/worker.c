@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "http/access_log.h"
 #include "http/h1/h1_server.h"
+#include "http/proxy.h"
 #include "net/listener.h"
 
 static struct jn_worker *workers;
@@ -188,6 +189,7 @@ static void worker_destroy(struct jn_worker *w)
     free(w->listeners);
     if (w->gen != NULL)
         jn_gen_release(w->gen);
+    jn_stream_cache_destroy(w);
     jn_buf_release(&w->bufs, &w->access_buf);
     jn_buf_pool_destroy(&w->bufs);
     jn_loop_destroy(&w->loop);

@@ -15,6 +15,7 @@
 #include "core/loop.h"
 
 struct jn_client;
+struct jn_stream;
 
 /* One worker's view of one configuration snapshot. Requests hold it, so an
  * old generation lives until its last request ends, then is freed. */
@@ -51,6 +52,8 @@ struct jn_worker {
     struct jn_client *client_garbage; /* closed, freed after the event batch */
     struct jn_upconn *upconn_garbage;
     size_t nclients;
+    struct jn_stream *stream_free; /* owned: streams kept for reuse */
+    size_t nstream_free;
     bool draining;
     int access_fd;                 /* -1 = none */
     bool access_json;
