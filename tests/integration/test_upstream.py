@@ -32,6 +32,9 @@ routes:
     priority: 10
     upstream: app
     response_headers: { add: { X-Route: high } }
+  - name: v2
+    match: { path: /api, query: { version: "2" } }
+    respond: { status: 200, body: "v2\\n" }
   - name: app
     upstream: app
 """
@@ -185,3 +188,12 @@ def test_many_concurrent_clients_all_get_answers(junction, backends):
     for t in threads:
         t.join()
     assert results == [200] * 200
+
+
+def test_query_matcher_uses_decoded_values(junction, backends):
+    (b,) = backends(1)
+    j = junction(conf(b.port))
+    c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=10)
+    assert fetch(c, "GET", "/api?x=1&version=%32")[1] == b"v2\n"
+    r, data = fetch(c, "GET", "/api?version=3")
+    assert json.loads(data)["path"] == "/api?version=3"  # fell through to the catch-all
