@@ -6,6 +6,8 @@
    latency, the proxy's own CPU time per request and its RSS.
 2. Routing cost: Junction with 5 routes against 5,000 (path prefixes, then exact hosts).
 3. Idle keep-alive memory: RSS growth of each proxy per idle keep-alive client connection.
+4. Only with --callgrind: user-space instructions per request under callgrind, a count that
+   machine noise does not move (the three proxies, and Junction with 5 and 5,000 routes).
 
 The measuring method (wrk warm-up then a measured run, CPU and RSS read from /proc) is the
 reference harness's, ../shared/bench/compare.py, imported from there when it exists, else
@@ -14,12 +16,15 @@ process started here is stopped before the script ends. See bench/README.md.
 """
 import argparse
 import datetime
+import hashlib
 import json
+import math
 import os
 import platform
 import re
 import resource
 import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -34,6 +39,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SHARED = os.path.join(ROOT, "..", "shared", "bench")
 JUNCTION = os.path.join(ROOT, "build", "junction")
+# main() copies the binary into the temporary directory and points BIN at the copy, so that
+# a rebuild by someone else during the (minutes long) run cannot swap it under the bench.
+BIN = JUNCTION
 JUNCTION_YAML = os.path.join(HERE, "junction-bench.yaml")
 BACKEND_PORTS = (9001, 9002)
 
@@ -95,7 +103,7 @@ def stop(p, grace=15):
             os.killpg(p.pid, signal.SIGTERM)
             p.wait(timeout=grace)
         except ProcessLookupError:
-            pass
+            p.wait()
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
@@ -252,7 +260,14 @@ def get_once(port, path="/"):
 # Reporting helpers
 
 def median_of(results):
-    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+    """Per-key medians, leaving out NaN: compare.py's latency parsing gives NaN when wrk's
+    "+/- Stdev" column happens to end in "50%" or "99%" (its pattern matches there first),
+    and a NaN would make the median meaningless."""
+    out = {}
+    for k in results[0]:
+        values = [r[k] for r in results if not math.isnan(r[k])]
+        out[k] = statistics.median(values) if values else float("nan")
+    return out
 
 
 def fmt_table(header, rows):
@@ -269,11 +284,48 @@ def section(title):
 def shell_cmd(argv, log_path):
     """A shell command line for the reference method's run_one (which runs it with sh):
     exec keeps the proxy as the measured process; stderr is kept for the report."""
-    return "exec " + " ".join(map(sh_quote, argv)) + f" 2>>{sh_quote(log_path)}"
+    return "exec " + " ".join(map(shlex.quote, argv)) + f" 2>>{shlex.quote(log_path)}"
 
 
-def sh_quote(s):
-    return "'" + s.replace("'", "'\\''") + "'" if re.search(r"[^\w@%+=:,./-]", s) else s
+# ---------------------------------------------------------------------------------------
+# Rounds: every contender once per round, the order rotated from round to round, so that a
+# slow patch of a shared machine falls on all of them rather than on one.
+
+def interleave(contenders, rounds, measure, describe):
+    """contenders: list of (name, ...) tuples; measure(contender) -> dict or None.
+    Returns by_round: one dict name -> result per round."""
+    by_round = []
+    for r in range(rounds):
+        k = r % len(contenders)
+        got = {}
+        for c in contenders[k:] + contenders[:k]:
+            res = measure(c)
+            if res is None:
+                print(f"  round {r + 1}: {c[0]}: no result (did not listen, or wrk failed)")
+                continue
+            got[c[0]] = res
+            print(f"  round {r + 1}: {describe(c[0], res)}", flush=True)
+        by_round.append(got)
+    return by_round
+
+
+def medians(by_round):
+    names = []
+    for got in by_round:
+        names += [n for n in got if n not in names]
+    return {n: median_of([got[n] for got in by_round if n in got]) for n in names}
+
+
+def per_round_ratio(by_round, num, dens, key, pick):
+    """Median over rounds of got[num][key] / pick(got[d][key] for d in dens): a ratio taken
+    within each round, so slow and fast patches of a noisy machine cancel out."""
+    ratios = [got[num][key] / pick(got[d][key] for d in dens if d in got)
+              for got in by_round if num in got and any(d in got for d in dens)]
+    return statistics.median(ratios) if ratios else None
+
+
+def sum_errors(by_round, name):
+    return sum(got[name]["errs"] for got in by_round if name in got)
 
 
 # ---------------------------------------------------------------------------------------
@@ -283,46 +335,44 @@ def part_throughput(a, tmp, peers):
     section(f"1. Throughput: {a.rounds} interleaved round(s) of {a.dur}s, wrk -t1 "
             f"-c{a.conns}, path /")
     jlog = os.path.join(tmp, "junction-throughput.log")
-    entries = [("junction", 8080, shell_cmd([JUNCTION, "-c", JUNCTION_YAML], jlog))]
+    entries = [("junction", 8080, shell_cmd([BIN, "-c", JUNCTION_YAML], jlog))]
     for name, (port, argv) in peers.items():
         entries.append((name, port, shell_cmd(argv, os.path.join(tmp, f"{name}.log"))))
-    # The backend alone (wrk straight to one nginx backend, nothing started): the ceiling.
+    # wrk straight to one nginx backend, no proxy in between (the command only holds the
+    # place of a proxy for run_one): the ceiling for any proxy on this machine.
     entries.append(("direct", BACKEND_PORTS[0], "exec sleep 3600"))
     opts = types.SimpleNamespace(conns=a.conns, dur=a.dur, path="/")
-    runs = {name: [] for name, _, _ in entries}
-    failed = {name: 0 for name, _, _ in entries}
-    for r in range(a.rounds):
-        order = entries[r % len(entries):] + entries[:r % len(entries)]
-        for name, port, cmd in order:
-            res = M.run_one(cmd, port, opts)
-            if res is None:
-                failed[name] += 1
-                print(f"  round {r + 1}: {name}: no result (did not listen, or wrk failed)")
-                continue
-            runs[name].append(res)
-            print(f"  round {r + 1}: {name:9s} {res['rps']:9.0f} req/s  p99 {res['p99']:6.2f} ms"
-                  f"  cpu {res['cpu_us']:6.1f} us/req  errors {res['errs']}", flush=True)
-    med = {n: median_of(rs) for n, rs in runs.items() if rs}
+    by_round = interleave(
+        entries, a.rounds, lambda e: M.run_one(e[2], e[1], opts),
+        lambda n, r: f"{n:9s} {r['rps']:9.0f} req/s  p99 {r['p99']:6.2f} ms  "
+                     f"cpu {r['cpu_us']:6.1f} us/req  errors {r['errs']}")
+    med = medians(by_round)
     rows = []
     for name, m in med.items():
         proxy = name != "direct"
         rows.append([name, f"{m['rps']:.0f}", f"{m['p50']:.2f}", f"{m['p99']:.2f}",
                      f"{m['cpu_us']:.1f}" if proxy else "-", f"{m['rss_mb']:.1f}" if proxy else "-",
-                     f"{sum(x['errs'] for x in runs[name])}", f"{len(runs[name])}"])
+                     f"{sum_errors(by_round, name)}",
+                     f"{sum(name in got for got in by_round)}"])
     print()
     print(fmt_table(["proxy", "req/s", "p50 ms", "p99 ms", "cpu us/req", "RSS MiB",
                      "errors (sum)", "runs"], rows))
-    print("  (medians; 'direct' is wrk straight to backend :9001, the ceiling for any proxy)")
-    out = dict(medians=med, runs=runs, failed=failed)
-    peers_med = [med[n] for n in peers if n in med]
-    if "junction" in med and peers_med:
+    print("  (medians over rounds; 'direct' is wrk straight to backend :9001, the ceiling)")
+    out = dict(medians=med, by_round=by_round)
+    names = [n for n in peers if n in med]
+    if "junction" in med and names:
         j = med["junction"]
-        out["rps_ratio"] = j["rps"] / max(p["rps"] for p in peers_med)
-        out["cpu_ratio"] = j["cpu_us"] / min(p["cpu_us"] for p in peers_med)
-        out["p99_ratio"] = j["p99"] / min(p["p99"] for p in peers_med)
-        print(f"  Junction / best peer: req/s x{out['rps_ratio']:.2f} (higher is better), "
-              f"cpu/req x{out['cpu_ratio']:.2f}, p99 x{out['p99_ratio']:.2f} "
-              "(lower is better)")
+        out["rps_ratio"] = j["rps"] / max(med[n]["rps"] for n in names)
+        out["cpu_ratio"] = j["cpu_us"] / min(med[n]["cpu_us"] for n in names)
+        out["p99_ratio"] = j["p99"] / min(med[n]["p99"] for n in names)
+        out["rps_ratio_rounds"] = per_round_ratio(by_round, "junction", names, "rps", max)
+        out["cpu_ratio_rounds"] = per_round_ratio(by_round, "junction", names, "cpu_us", min)
+        print("  Junction / best peer        ratio of medians   median of per-round ratios")
+        print(f"    req/s (higher is better)   x{out['rps_ratio']:.2f}"
+              f"              x{out['rps_ratio_rounds']:.2f}")
+        print(f"    cpu/req (lower is better)  x{out['cpu_ratio']:.2f}"
+              f"              x{out['cpu_ratio_rounds']:.2f}")
+        print(f"    p99 (lower is better)      x{out['p99_ratio']:.2f}")
     out["junction_log"] = log_lines(jlog)
     return out
 
@@ -362,64 +412,75 @@ def routes_config(kind, n, port=8080):
     return "".join(lines), path
 
 
-def part_routing(a, tmp):
-    section(f"2. Routing cost: {a.rounds} interleaved round(s) of {a.dur}s, "
-            f"wrk -t1 -c{a.conns}")
+def routing_variants(tmp):
+    """Writes the four routing configurations; checks each one loads and routes."""
     variants = []
     for kind in ("prefix", "host"):
         for n in (5, 5000):
             name = f"{n} {kind} routes"
             text, path = routes_config(kind, n)
             cfg = os.path.join(tmp, f"routes-{kind}-{n}.yaml")
+            log = os.path.join(tmp, f"routes-{kind}-{n}.log")
             with open(cfg, "w") as f:
                 f.write(text)
             t0 = time.monotonic()
-            chk = subprocess.run([JUNCTION, "check", "-c", cfg], capture_output=True, text=True)
+            chk = subprocess.run([BIN, "check", "-c", cfg], capture_output=True, text=True)
             check_s = time.monotonic() - t0
             if chk.returncode != 0:
                 print(f"  {name}: configuration refused:\n{chk.stderr.strip()}")
                 continue
-            status, _ = check_route(cfg, path, os.path.join(tmp, f"routes-{kind}-{n}.log"))
-            log = os.path.join(tmp, f"routes-{kind}-{n}.log")
-            variants.append(dict(name=name, kind=kind, n=n, path=path, check_s=check_s,
-                                 sanity_status=status,
-                                 cmd=shell_cmd([JUNCTION, "-c", cfg], log), log=log))
-            print(f"  {name}: request {path} -> {status}; `junction check` {check_s * 1e3:.0f} ms")
-    runs = {v["name"]: [] for v in variants}
-    for r in range(a.rounds):
-        order = variants[r % len(variants):] + variants[:r % len(variants)]
-        for v in order:
-            opts = types.SimpleNamespace(conns=a.conns, dur=a.dur, path=v["path"])
-            res = M.run_one(v["cmd"], 8080, opts)
-            if res is None:
-                print(f"  round {r + 1}: {v['name']}: no result")
-                continue
-            runs[v["name"]].append(res)
-            print(f"  round {r + 1}: {v['name']:18s} {res['rps']:9.0f} req/s  "
-                  f"cpu {res['cpu_us']:6.1f} us/req  errors {res['errs']}", flush=True)
-    med = {n: median_of(rs) for n, rs in runs.items() if rs}
+            status, _ = check_route(cfg, path, log)
+            variants.append(dict(name=name, kind=kind, n=n, cfg=cfg, path=path, log=log,
+                                 check_s=check_s, sanity_status=status))
+            print(f"  {name}: GET {path} -> {status}; `junction check` {check_s * 1e3:.0f} ms")
+    return variants
+
+
+def part_routing(a, tmp):
+    section(f"2. Routing cost: {a.rounds} interleaved round(s) of {a.dur}s, "
+            f"wrk -t1 -c{a.conns}")
+    variants = routing_variants(tmp)
+
+    def measure(c):
+        v = c[1]
+        opts = types.SimpleNamespace(conns=a.conns, dur=a.dur, path=v["path"])
+        return M.run_one(shell_cmd([BIN, "-c", v["cfg"]], v["log"]), 8080, opts)
+    by_round = interleave(
+        [(v["name"], v) for v in variants], a.rounds, measure,
+        lambda n, r: f"{n:18s} {r['rps']:9.0f} req/s  cpu {r['cpu_us']:6.1f} us/req  "
+                     f"errors {r['errs']}")
+    med = medians(by_round)
     rows = [[n, f"{m['rps']:.0f}", f"{m['p99']:.2f}", f"{m['cpu_us']:.1f}", f"{m['rss_mb']:.1f}",
-             f"{sum(x['errs'] for x in runs[n])}"] for n, m in med.items()]
+             f"{sum_errors(by_round, n)}"] for n, m in med.items()]
     print()
     print(fmt_table(["configuration", "req/s", "p99 ms", "cpu us/req", "RSS MiB",
                      "errors (sum)"], rows))
     ratios = {}
     for kind in ("prefix", "host"):
-        small, big = med.get(f"5 {kind} routes"), med.get(f"5000 {kind} routes")
-        if small and big:
-            ratios[kind] = dict(rps=big["rps"] / small["rps"], cpu=big["cpu_us"] / small["cpu_us"])
-            print(f"  5,000 / 5 {kind} routes: req/s x{ratios[kind]['rps']:.2f}, "
-                  f"cpu/req x{ratios[kind]['cpu']:.2f} (1.00 = routing cost independent of "
-                  "the number of routes)")
-    logs = {v["name"]: log_lines(v["log"]) for v in variants}
-    return dict(medians=med, runs=runs, ratios=ratios, logs=logs,
+        small, big = f"5 {kind} routes", f"5000 {kind} routes"
+        if small in med and big in med:
+            ratios[kind] = dict(
+                rps=med[big]["rps"] / med[small]["rps"],
+                cpu=med[big]["cpu_us"] / med[small]["cpu_us"],
+                rps_rounds=per_round_ratio(by_round, big, [small], "rps", max),
+                cpu_rounds=per_round_ratio(by_round, big, [small], "cpu_us", min))
+    if ratios:
+        print("  5,000 routes / 5 routes      ratio of medians   median of per-round ratios")
+        for kind, x in ratios.items():
+            print(f"    {kind:6s} req/s                x{x['rps']:.2f}"
+                  f"              x{x['rps_rounds']:.2f}")
+            print(f"    {kind:6s} cpu/req              x{x['cpu']:.2f}"
+                  f"              x{x['cpu_rounds']:.2f}")
+        print("  (1.00 = routing cost independent of the number of routes)")
+    return dict(medians=med, by_round=by_round, ratios=ratios,
+                logs={v["name"]: log_lines(v["log"]) for v in variants},
                 variants=[{k: v[k] for k in ("name", "path", "check_s", "sanity_status")}
                           for v in variants])
 
 
 def check_route(cfg, path, log):
     """Starts Junction on cfg and sends one request to path: the route must really be hit."""
-    p = spawn([JUNCTION, "-c", cfg], log)
+    p = spawn([BIN, "-c", cfg], log)
     try:
         if not M.wait_port(8080):
             return None, b""
@@ -466,7 +527,7 @@ def idle_variants(tmp, peers_conf, count):
     haproxy_idle = os.path.join(tmp, "idle-haproxy.cfg")
     with open(haproxy_idle, "w") as f:
         f.write(text)
-    return [("junction", 8080, [JUNCTION, "-c", JUNCTION_YAML], count),
+    return [("junction", 8080, [BIN, "-c", JUNCTION_YAML], count),
             ("nginx", peers_conf["nginx_port"], ["nginx", "-c", nginx_idle], count),
             ("haproxy", peers_conf["haproxy_port"], ["haproxy", "-f", haproxy_idle], ha_count)]
 
@@ -488,16 +549,30 @@ def idle_one(name, port, argv, count, tmp):
             s.close()
         time.sleep(1.0)
         rss0 = M.tree_rss_kb(p.pid)
+        # Two halves, RSS after each: the second half's growth is the marginal cost of an
+        # idle connection, free of one-off costs (tables that grow once, arena set-up).
         t0 = time.monotonic()
-        conns, stats = open_idle_connections(port, count)
-        open_s = time.monotonic() - t0
+        half = count // 2
+        conns, stats = open_idle_connections(port, half)
+        time.sleep(1.0)
+        rss_half = M.tree_rss_kb(p.pid)
+        more, stats2 = open_idle_connections(port, count - half)
+        conns += more
+        open_s = time.monotonic() - t0 - 1.0
+        for k in ("started", "failed", "closed_by_server"):
+            stats[k] += stats2[k]
+        for k, v in stats2["statuses"].items():
+            stats["statuses"][k] = stats["statuses"].get(k, 0) + v
         time.sleep(1.0)
         rss1 = M.tree_rss_kb(p.pid)
         still_open = count_still_open(conns)
         alive = p.poll() is None
-        res = dict(rss_before_kb=rss0, rss_after_kb=rss1, idle=len(conns),
-                   wanted=count, still_open=still_open, open_s=open_s, alive=alive, **stats,
-                   kib_per_conn=(rss1 - rss0) / len(conns) if conns else float("nan"))
+        res = dict(rss_before_kb=rss0, rss_half_kb=rss_half, rss_after_kb=rss1,
+                   idle=len(conns), wanted=count, still_open=still_open, open_s=open_s,
+                   alive=alive, **stats,
+                   kib_per_conn=(rss1 - rss0) / len(conns) if conns else float("nan"),
+                   marginal_kib_per_conn=(rss1 - rss_half) / len(more) if more
+                   else float("nan"))
     finally:
         for s in conns:
             s.close()
@@ -525,13 +600,101 @@ def part_idle(a, tmp, peers_conf):
         print(f"  {name}: {r['idle']} idle of {n} in {r['open_s']:.1f}s; statuses "
               f"{r['statuses']}, failed {r['failed']}, closed by server {r['closed_by_server']};"
               f" still open after 1s: {r['still_open']}", flush=True)
-    rows = [[n, f"{r['rss_before_kb'] / 1024:.1f}", f"{r['rss_after_kb'] / 1024:.1f}",
-             f"{r['idle']}", f"{r['kib_per_conn']:.2f}"]
+    rows = [[n, f"{r['rss_before_kb'] / 1024:.1f}", f"{r['rss_half_kb'] / 1024:.1f}",
+             f"{r['rss_after_kb'] / 1024:.1f}", f"{r['idle']}", f"{r['kib_per_conn']:.2f}",
+             f"{r['marginal_kib_per_conn']:.2f}"]
             for n, r in out.items() if "error" not in r]
     print()
-    print(fmt_table(["proxy", "RSS before MiB", "RSS with idle MiB", "idle conns",
-                     "KiB per conn"], rows))
-    print("  (user-space memory only: RSS does not count the kernel's socket buffers)")
+    print(fmt_table(["proxy", "RSS before MiB", "half open", "all open", "idle conns",
+                     "KiB/conn (all)", "KiB/conn (2nd half)"], rows))
+    print("  KiB/conn (all) = (all open - before) / conns; (2nd half) = growth while the second"
+          "\n  half was opened, per connection. User-space memory only: RSS does not count the"
+          "\n  kernel's socket buffers, nor what a proxy allocated for all its connection slots"
+          "\n  at start-up (nginx does, for worker_connections).")
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Part 4 (optional, --callgrind): user-space instructions per request, counted by callgrind.
+# Unlike time, an instruction count does not depend on what else the machine is doing, so it
+# confirms or refutes small differences that the noisy parts 1 and 2 cannot resolve. It
+# counts user space only: system calls and the kernel's TCP work are not in it.
+
+def callgrind_one(name, argv, port, path, secs, tmp):
+    out = os.path.join(tmp, f"callgrind-{name}.out")
+    log = os.path.join(tmp, f"callgrind-{name}.log")
+    p = spawn(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+               f"--callgrind-out-file={out}"] + argv, log)
+    control = lambda onoff: subprocess.run(["callgrind_control", "-i", onoff, str(p.pid)],
+                                           capture_output=True, timeout=60)
+    try:
+        if not M.wait_port(port, timeout=60):
+            return dict(error="did not listen under valgrind")
+        get_once(port, path)  # start-up and first-request set-up are not counted
+        control("on")
+        wrk = subprocess.run(["wrk", "-t1", "-c10", f"-d{secs}s",
+                              f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True)
+        control("off")
+    finally:
+        early = stop(p, grace=60)  # callgrind writes its file when the process exits
+    m = re.search(r"(\d+) requests in", wrk.stdout)
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk.stdout)
+    total = None
+    try:
+        with open(out) as f:
+            for line in f:
+                if line.startswith("totals:"):
+                    total = int(line.split()[1])
+    except OSError:
+        pass
+    if not m or total is None:
+        return dict(error=f"no figures (exit status {early})")
+    return dict(requests=int(m.group(1)), ir_per_req=total / max(int(m.group(1)), 1),
+                non2xx=int(errs.group(1)) if errs else 0)
+
+
+def part_callgrind(a, tmp, peers_conf):
+    secs = 3 if a.quick else a.callgrind_dur
+    section(f"4. User-space instructions per request (callgrind, wrk -t1 -c10 for {secs}s)")
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print("  valgrind is not installed; skipped")
+        return dict(skipped="no valgrind")
+    with open(peers_conf["nginx"]) as f:
+        text = re.sub(r"(?m)^\s*pid\s+[^;]*;", "", f.read())
+    # One process that does the work: the worker itself, no master.
+    nginx_single = os.path.join(tmp, "callgrind-nginx.conf")
+    with open(nginx_single, "w") as f:
+        f.write(f"master_process off;\npid {tmp}/callgrind-nginx.pid;\n" + text)
+    runs = [("junction", [BIN, "-c", JUNCTION_YAML], 8080, "/"),
+            ("nginx", ["nginx", "-c", nginx_single], peers_conf["nginx_port"], "/"),
+            ("haproxy", ["haproxy", "-f", peers_conf["haproxy"]], peers_conf["haproxy_port"],
+             "/")]
+    for kind in ("prefix", "host"):
+        for n in (5, 5000):
+            text, path = routes_config(kind, n)
+            cfg = os.path.join(tmp, f"callgrind-routes-{kind}-{n}.yaml")
+            with open(cfg, "w") as f:
+                f.write(text)
+            runs.append((f"junction, {n} {kind} routes", [BIN, "-c", cfg], 8080, path))
+    out = {}
+    for name, argv, port, path in runs:
+        r = callgrind_one(name.replace(", ", "-").replace(" ", "-"), argv, port, path, secs, tmp)
+        out[name] = r
+        if "error" in r:
+            print(f"  {name}: {r['error']}")
+        else:
+            print(f"  {name:28s} {r['ir_per_req']:9.0f} instructions/request "
+                  f"({r['requests']} requests, non-2xx {r['non2xx']})", flush=True)
+    ok = {n: r for n, r in out.items() if "error" not in r}
+    peers = [ok[n]["ir_per_req"] for n in ("nginx", "haproxy") if n in ok]
+    if "junction" in ok and peers:
+        out["junction_vs_best_peer"] = ok["junction"]["ir_per_req"] / min(peers)
+        print(f"  Junction / fewest of the peers: x{out['junction_vs_best_peer']:.2f}")
+    for kind in ("prefix", "host"):
+        small, big = ok.get(f"junction, 5 {kind} routes"), ok.get(f"junction, 5000 {kind} routes")
+        if small and big:
+            out[f"routes_{kind}_ratio"] = big["ir_per_req"] / small["ir_per_req"]
+            print(f"  5,000 / 5 {kind} routes: x{out[f'routes_{kind}_ratio']:.3f}")
     return out
 
 
@@ -551,10 +714,15 @@ def machine():
             return (r.stdout + r.stderr).strip().splitlines()[0]
         except (OSError, IndexError, subprocess.TimeoutExpired):
             return "?"
+    with open(BIN, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(JUNCTION)).astimezone()
     return dict(date=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
                 nproc=os.cpu_count(), cpu=model, kernel=platform.release(),
-                junction=first_line([JUNCTION, "--version"]), nginx=first_line(["nginx", "-v"]),
-                haproxy=first_line(["haproxy", "-v"]), wrk=first_line(["wrk", "-v"]))
+                junction=f"{first_line([BIN, '--version'])} (build/junction of "
+                         f"{built:%Y-%m-%d %H:%M}, sha256 {digest})",
+                nginx=first_line(["nginx", "-v"]), haproxy=first_line(["haproxy", "-v"]),
+                wrk=first_line(["wrk", "-v"]))
 
 
 def preflight(peer_ports):
@@ -573,6 +741,7 @@ def on_sigterm(signum, frame):
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--dur", type=int, default=5, help="seconds of each measured wrk run")
@@ -580,13 +749,16 @@ def main():
                     help="1 round of 2s, 2,000 idle connections: to check the harness")
     ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections in part 3")
-    ap.add_argument("--parts", default="1,2,3", help="which parts to run, e.g. 1,3")
+    ap.add_argument("--parts", default="1,2,3", help="which parts to run (default 1,2,3)")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="also run part 4: instructions per request under callgrind")
+    ap.add_argument("--callgrind-dur", type=int, default=10, help="seconds per callgrind run")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.dur, a.idle = 1, 2, min(a.idle, 2000)
-    parts = {p.strip() for p in a.parts.split(",")}
+    parts = {p.strip() for p in a.parts.split(",")} | ({"4"} if a.callgrind else set())
     signal.signal(signal.SIGTERM, on_sigterm)
 
     nginx_conf, haproxy_cfg = peer_file("proxy-nginx.conf"), peer_file("proxy-haproxy.cfg")
@@ -599,24 +771,27 @@ def main():
     peers_conf = dict(nginx=nginx_conf, haproxy=haproxy_cfg, nginx_port=nginx_port,
                       haproxy_port=haproxy_port)
 
-    info = machine()
-    print("Junction benchmark:", " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]))
-    for k, v in info.items():
-        print(f"  {k:8s} {v}")
-    print(f"  method   {os.path.normpath(METHOD_SOURCE)}")
-    print(f"  configs  {JUNCTION_YAML}\n           {nginx_conf}\n           {haproxy_cfg}\n"
-          f"           backends: {backend_conf}")
-
     tmp = tempfile.mkdtemp(prefix="junction-bench-")
-    results = dict(machine=info, args=vars(a), method=METHOD_SOURCE)
-    backend = None
+    results = dict(args=vars(a), method=METHOD_SOURCE)
     try:
+        BIN = os.path.join(tmp, "junction")
+        shutil.copy2(JUNCTION, BIN)
+        results["machine"] = info = machine()
+        print("Junction benchmark:",
+              " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]))
+        for k, v in info.items():
+            print(f"  {k:8s} {v}")
+        print(f"  method   {os.path.normpath(METHOD_SOURCE)}")
+        print(f"  configs  {JUNCTION_YAML}\n           {nginx_conf}\n           {haproxy_cfg}"
+              f"\n           backends: {backend_conf}")
+        load = open("/proc/loadavg").read().split()[:3]
+        print(f"  load     {' '.join(load)} (1, 5, 15 min) before the run")
         backend = spawn(["nginx", "-c", backend_conf], os.path.join(tmp, "backend.log"))
         if not all(M.wait_port(p) for p in BACKEND_PORTS):
             sys.exit("bench: the nginx backends did not start: "
                      + " | ".join(log_lines(os.path.join(tmp, "backend.log"))))
         # Sanity: Junction answers through the backends before anything is measured.
-        p = spawn([JUNCTION, "-c", JUNCTION_YAML], os.path.join(tmp, "sanity.log"))
+        p = spawn([BIN, "-c", JUNCTION_YAML], os.path.join(tmp, "sanity.log"))
         try:
             if not M.wait_port(8080):
                 sys.exit("bench: Junction did not listen on 8080: "
@@ -631,6 +806,11 @@ def main():
             results["routing"] = part_routing(a, tmp)
         if "3" in parts:
             results["idle"] = part_idle(a, tmp, peers_conf)
+        if "4" in parts:
+            results["callgrind"] = part_callgrind(a, tmp, peers_conf)
+        if backend.poll() is not None:
+            print(f"  note: the nginx backends exited early (status {backend.returncode})")
+        results["load_after"] = open("/proc/loadavg").read().split()[:3]
     finally:
         stop_all()
         if a.keep:
@@ -653,13 +833,15 @@ def summary(res):
             if n in m:
                 print(f"  {n:9s} {m[n]['rps']:8.0f} req/s  p99 {m[n]['p99']:6.2f} ms  "
                       f"{m[n]['cpu_us']:6.1f} us CPU/req  RSS {m[n]['rss_mb']:.1f} MiB")
-        print(f"  Junction vs best peer: req/s x{t['rps_ratio']:.2f}, "
-              f"CPU/req x{t['cpu_ratio']:.2f}")
+        print(f"  Junction vs best peer: req/s x{t['rps_ratio']:.2f} "
+              f"(per round x{t['rps_ratio_rounds']:.2f}), CPU/req x{t['cpu_ratio']:.2f} "
+              f"(per round x{t['cpu_ratio_rounds']:.2f})")
     r = res.get("routing")
     if r:
         for kind, x in r["ratios"].items():
-            print(f"  routing, 5,000 vs 5 {kind} routes: req/s x{x['rps']:.2f}, "
-                  f"CPU/req x{x['cpu']:.2f}")
+            print(f"  routing, 5,000 vs 5 {kind} routes: req/s x{x['rps']:.2f} "
+                  f"(per round x{x['rps_rounds']:.2f}), CPU/req x{x['cpu']:.2f} "
+                  f"(per round x{x['cpu_rounds']:.2f})")
     i = res.get("idle")
     if i and "skipped" not in i:
         for n, x in i.items():
@@ -667,38 +849,65 @@ def summary(res):
                 print(f"  idle memory, {n}: {x['error']}")
             else:
                 print(f"  idle memory, {n:9s} {x['kib_per_conn']:6.2f} KiB per idle keep-alive"
-                      f" connection ({x['idle']} connections)")
-    notes = []
-    if t:
-        notes += [f"throughput run: {line}" for line in t.get("junction_log", [])]
-        for n, k in t.get("failed", {}).items():
-            if k:
-                notes.append(f"{n}: {k} run(s) gave no result")
-        for n, rs in t.get("runs", {}).items():
-            if any(x["errs"] for x in rs):
-                notes.append(f"{n}: wrk reported {sum(x['errs'] for x in rs)} errors "
-                             "(non-2xx/3xx or socket errors)")
-    if r:
-        for n, lines in r["logs"].items():
-            notes += [f"{n}: {line}" for line in lines]
-        for n, rs in r["runs"].items():
-            if any(x["errs"] for x in rs):
-                notes.append(f"{n}: wrk reported {sum(x['errs'] for x in rs)} errors")
-    if i and "skipped" not in i:
-        for n, x in i.items():
-            if "error" in x:
-                continue
-            if x["exit_before_stop"] is not None:
-                notes.append(f"idle test: {n} had exited (status {x['exit_before_stop']}) "
-                             "before it was stopped")
-            if n == "junction":
-                notes += [f"idle test: {line}" for line in x["log"]]
+                      f" connection ({x['marginal_kib_per_conn']:.2f} for the second half; "
+                      f"{x['idle']} connections)")
+    c = res.get("callgrind")
+    if c and "skipped" not in c:
+        if "junction_vs_best_peer" in c:
+            print(f"  instructions/request, Junction vs fewest of the peers: "
+                  f"x{c['junction_vs_best_peer']:.2f}")
+        for kind in ("prefix", "host"):
+            if f"routes_{kind}_ratio" in c:
+                print(f"  instructions/request, 5,000 vs 5 {kind} routes: "
+                      f"x{c[f'routes_{kind}_ratio']:.3f}")
+    if "load_after" in res:
+        print(f"  load average after the run: {' '.join(res['load_after'])}")
+    notes = attention(res)
     if notes:
         print("  Worth a look:")
         for line in notes[:40]:
             print(f"    - {line}")
         if len(notes) > 40:
             print(f"    ... and {len(notes) - 40} more")
+
+
+def attention(res):
+    """Errors, failed runs and Junction's own log lines, gathered from every part."""
+    notes = []
+    for part in ("throughput", "routing"):
+        x = res.get(part)
+        if not x:
+            continue
+        names = set().union(*x["by_round"]) if x["by_round"] else set()
+        for n in sorted(names):
+            missing = sum(n not in got for got in x["by_round"])
+            if missing:
+                notes.append(f"{part}: {n}: {missing} run(s) gave no result")
+            errs = sum_errors(x["by_round"], n)
+            if errs:
+                notes.append(f"{part}: {n}: wrk counted {errs} errors (non-2xx/3xx or socket)")
+        logs = {"junction": x["junction_log"]} if part == "throughput" else x["logs"]
+        for n, lines in logs.items():
+            notes += [f"{part}: {n} logged: {line}" for line in lines]
+    i = res.get("idle")
+    if i and "skipped" not in i:
+        for n, x in i.items():
+            if "error" in x:
+                continue
+            if x["exit_before_stop"] is not None:
+                notes.append(f"idle: {n} had exited (status {x['exit_before_stop']}) "
+                             "before it was stopped")
+            if x["failed"] or x["still_open"] < x["idle"]:
+                notes.append(f"idle: {n}: {x['failed']} connections failed, "
+                             f"{x['idle'] - x['still_open']} closed while idle")
+            if n == "junction":
+                notes += [f"idle: junction logged: {line}" for line in x["log"]]
+    c = res.get("callgrind")
+    if c and "skipped" not in c:
+        for n, x in c.items():
+            if isinstance(x, dict) and x.get("non2xx"):
+                notes.append(f"callgrind: {n}: {x['non2xx']} non-2xx responses")
+    return notes
 
 
 if __name__ == "__main__":

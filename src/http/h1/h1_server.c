@@ -148,6 +148,8 @@ static bool make_room_for_head(struct jn_client *c)
 {
     const struct jn_cfg_http *h = &c->worker->gen->cfg->http;
     size_t limit = (size_t)h->max_request_line + h->max_header_size + 4;
+    if (jn_buf_acquire(&c->worker->bufs, &c->in) != 0)
+        return false;
     if (jn_buf_room(&c->in) > 0)
         return true;
     if (c->in.cap >= limit)
