@@ -35,13 +35,10 @@ int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream 
 void jn_upstream_rt_destroy(struct jn_upstream_rt *rt)
 {
     for (size_t i = 0; rt->servers != NULL && i < rt->cfg->nservers; i++) {
-        while (rt->servers[i].idle != NULL) {
-            struct jn_upconn *uc = rt->servers[i].idle;
-            rt->servers[i].idle = uc->next;
-            jn_timer_stop(rt->loop, &uc->timer);
-            close(uc->io.fd);
-            free(uc);
-        }
+        /* Deferred, like every close: an event for one of them may still
+         * be waiting in the current batch. */
+        while (rt->servers[i].idle != NULL)
+            jn_upconn_close(rt->servers[i].idle);
     }
     if (rt->lb_state != NULL)
         rt->lb->destroy(rt->lb_state);
@@ -122,6 +119,7 @@ static struct jn_upconn *take_idle(struct jn_upstream_rt *rt, uint32_t server, b
         if (!verify || still_idle(uc)) {
             uc->can_write = true;
             uc->can_read = false;
+            uc->hup = false;
             return uc;
         }
         jn_upconn_close(uc);
@@ -186,7 +184,9 @@ void jn_upconn_release(struct jn_upconn *uc)
     struct jn_upstream_server_rt *s = &rt->servers[uc->server];
     uc->owner = NULL;
     uc->on_event = NULL;
-    if (s->nidle >= rt->cfg->keepalive) {
+    /* A connection the server closed, or that holds bytes nobody asked
+     * for, would poison the next exchange. */
+    if (s->nidle >= rt->cfg->keepalive || uc->hup || (uc->can_read && !still_idle(uc))) {
         jn_upconn_close(uc);
         return;
     }

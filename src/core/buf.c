@@ -17,6 +17,9 @@ void jn_buf_pool_init(struct jn_buf_pool *pool, size_t max_free)
 {
     pool->free_list = NULL;
     pool->nfree = 0;
+#ifdef JN_ASAN
+    max_free = 0;
+#endif
     pool->max_free = max_free;
 }
 
@@ -158,12 +161,20 @@ ssize_t jn_buf_write_fd(struct jn_buf *b, int fd)
 
 int jn_buf_put(struct jn_buf *b, const void *p, size_t n)
 {
-    if (jn_buf_room(b) < n) {
-        size_t want = b->cap ? b->cap : JN_BUF_SIZE;
-        while (want - jn_buf_len(b) < n)
-            want *= 2;
-        if (jn_buf_grow(b, want) != 0)
-            return JN_ENOMEM;
+    size_t len = jn_buf_len(b);
+    if (b->cap - b->end < n) {
+        if (b->cap - len >= n) {
+            /* Enough space in all: move the bytes to the front. */
+            memmove(b->data, b->data + b->start, len);
+            b->start = 0;
+            b->end = len;
+        } else {
+            size_t want = b->cap ? b->cap : JN_BUF_SIZE;
+            while (want - len < n)
+                want *= 2;
+            if (jn_buf_grow(b, want) != 0)
+                return JN_ENOMEM;
+        }
     }
     memcpy(b->data + b->end, p, n);
     b->end += n;

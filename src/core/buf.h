@@ -66,8 +66,7 @@ ssize_t jn_buf_read_fd(struct jn_buf *b, int fd, bool *drained);
  * meaning "would block"), or JN_EIO. */
 ssize_t jn_buf_write_fd(struct jn_buf *b, int fd);
 
-
-
 /* Appends n bytes, growing b (beyond the pool size if needed). Returns 0 or JN_ENOMEM. */
 int jn_buf_put(struct jn_buf *b, const void *p, size_t n);
+
 #endif

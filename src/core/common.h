@@ -21,6 +21,16 @@ struct jn_slice {
 #define JN_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define JN_UNUSED(x) ((void)(x))
 
+/* Under AddressSanitizer the object caches step aside, so that every
+ * use after free is seen. */
+#if defined(__SANITIZE_ADDRESS__)
+#define JN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JN_ASAN 1
+#endif
+#endif
+
 /* Error codes: functions return 0 or one of these (negative). */
 enum {
     JN_OK = 0,

@@ -19,10 +19,12 @@
 
 #define EXTRA_FIELDS 32      /* room for fields the proxy and filters add */
 #define MAX_UPSTREAM_PATH 16384
-#define STREAM_CACHE 64        /* unused streams kept per worker */
+#define STREAM_CACHE 64 /* unused streams kept per worker */
 
 static void upstream_event(struct jn_upconn *uc);
 static void upstream_timeout(struct jn_upconn *uc);
+static int bad_request_body(struct jn_stream *s, const char *err);
+static void release_upstream(struct jn_stream *s);
 static void finish(struct jn_stream *s);
 
 /* ---- request ids and local responses ---- */
@@ -55,18 +57,19 @@ void jn_request_id_new(struct jn_worker *w, char *id, size_t size)
 }
 
 void jn_write_error(struct jn_buf *out, uint16_t status, const char *msg, const char *request_id,
-                    bool close)
+                    bool close, bool head)
 {
-    char body[256], head[512];
+    char body[256], line[512];
     int blen = snprintf(body, sizeof(body), "{\"error\": \"%s\", \"request_id\": \"%s\"}\n", msg,
                         request_id);
-    int hlen = snprintf(head, sizeof(head),
+    int hlen = snprintf(line, sizeof(line),
                         "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n",
                         status, jn_http_reason(status), blen, request_id,
                         close ? "Connection: close\r\n" : "");
-    jn_buf_put(out, head, (size_t)hlen);
-    jn_buf_put(out, body, (size_t)blen);
+    jn_buf_put(out, line, (size_t)hlen);
+    if (!head)
+        jn_buf_put(out, body, (size_t)blen);
 }
 
 static void count_status(struct jn_stream *s)
@@ -87,12 +90,16 @@ static void respond_error(struct jn_stream *s, uint16_t status, const char *msg)
     bool close = !s->req_body.done || !s->client_keep_alive;
     s->status = status;
     s->error = msg;
-    jn_buf_consume(&c->out, 0);
-    jn_write_error(&c->out, status, msg, s->request_id, close);
+    jn_write_error(&c->out, status, msg, s->request_id, close, s->head_request);
     s->bytes_sent = jn_buf_len(&c->out);
     s->phase = JN_STREAM_DONE;
     if (close)
         s->client_keep_alive = false;
+}
+
+void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg)
+{
+    respond_error(s, status, msg);
 }
 
 /* ---- request head to upstream ---- */
@@ -154,6 +161,13 @@ static int add_forwarding_fields(struct jn_stream *s, struct jn_fields *f)
     if (s->req.authority.len > 0)
         rc |= jn_fields_set(f, cs("X-Forwarded-Host"), s->req.authority);
     rc |= jn_fields_add(f, cs("Via"), cs(via));
+    /* The authority of an absolute-form target wins over Host (RFC 9112
+     * section 3.2.2), so the upstream sees the host that was routed on; an
+     * HTTP/1.0 request without one gets the server's address. */
+    if (s->absolute_form)
+        rc |= jn_fields_set(f, cs("Host"), s->req.authority);
+    else if (s->req.authority.ptr == NULL || s->req.authority.len == 0)
+        rc |= jn_fields_set(f, cs("Host"), cs(s->up->cfg->servers[s->server].address));
     rc |= jn_fields_set(f, cs("X-Request-Id"), cs(s->request_id));
     return rc ? JN_ETOOBIG : 0;
 }
@@ -187,7 +201,6 @@ static int build_upstream_head(struct jn_stream *s, struct jn_fields *f, const s
     int n = jn_route_upstream_path(s->route, s->req.path, path, sizeof(path));
     if (n < 0)
         return n;
-    jn_h1_strip_hop_by_hop(f);
     if (add_forwarding_fields(s, f) != 0 || add_request_framing(s, f, m) != 0)
         return JN_ETOOBIG;
     if (jn_buf_acquire(&s->gen->worker->bufs, &s->req_out) != 0)
@@ -225,7 +238,8 @@ static int init_request(struct jn_stream *s, const struct jn_h1_message *m, cons
         return rc;
     s->req.method = m->method;
     s->req.scheme = cs("http");
-    s->req.authority = authority.ptr != NULL ? authority : m->host;
+    s->absolute_form = authority.ptr != NULL;
+    s->req.authority = s->absolute_form ? authority : m->host;
     s->req.host = strip_port(s->req.authority);
     s->req.version_major = 1;
     s->req.version_minor = m->version_minor;
@@ -357,9 +371,17 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     s->retryable = m->body == JN_H1_BODY_NONE && is_idempotent(m->method);
     s->phase = JN_STREAM_UPSTREAM;
     s->t_upstream = jn_loop_now(&s->client->worker->loop);
-    if (s->expect_continue && !s->req_body.done)
+    if (s->expect_continue && !s->req_body.done && s->req.version_minor >= 1)
         jn_buf_put(&s->client->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     connect_upstream(s, false);
+}
+
+/* Hop-by-hop fields go before the filters run, so that a client naming a
+ * field in Connection cannot remove what a filter or the route set. */
+static enum jn_filter_verdict strip_then_filter(struct jn_stream *s, struct jn_fields *f)
+{
+    jn_h1_strip_hop_by_hop(f);
+    return jn_chain_request(s, f);
 }
 
 void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
@@ -384,7 +406,7 @@ void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
         s->route = jn_router_match_listener(s->gen->cfg->router, &s->req, c->listener->name);
         if (s->route == NULL)
             respond_error(s, 404, "no route");
-        else if (jn_chain_request(s, &f) == JN_FILTER_CONTINUE) {
+        else if (strip_then_filter(s, &f) == JN_FILTER_CONTINUE) {
             if (s->route->respond.enabled)
                 respond_local(s);
             else
@@ -425,6 +447,7 @@ static void upstream_fail(struct jn_stream *s, uint16_t status, const char *why)
     if (replay) {
         s->retried = true;
         s->upstream_eof = false;
+        s->req_write_failed = false;
         s->resp_scan = (struct jn_h1_scan){ 0 };
         s->req_out.start = 0; /* the head is still at the buffer's start: nothing followed it */
         s->req_out.end = s->req_head_len;
@@ -466,36 +489,53 @@ static bool check_connected(struct jn_stream *s)
 static int pump_request(struct jn_stream *s)
 {
     struct jn_client *c = s->client;
-    int progress = 0;
-    if (s->req_body.done)
+    if (s->req_body.done || s->req_write_failed)
         return 0;
-    if (c->can_read && jn_buf_room(&c->in) > 0) {
+    if (jn_buf_acquire(&c->worker->bufs, &s->req_out) != 0)
+        return 0;
+    int progress = 0;
+    for (int pass = 0; pass < 2 && !s->req_body.done; pass++) {
+        const char *err = NULL;
+        int rc = jn_body_pump(&s->req_body, &c->in, &s->req_out, &err);
+        if (rc < 0)
+            return bad_request_body(s, err);
+        progress |= rc;
+        /* Read only once what is buffered has been moved, so a client that
+         * sent its whole body and then shut its side is not mistaken for one
+         * that went away mid-body. */
+        if (pass == 1 || !c->can_read || jn_buf_room(&c->in) == 0)
+            break;
         int n = jn_client_read(c);
-        if (n == 0 || n == JN_EIO) {
-            s->error = "client closed during request body";
-            jn_client_close(c);
-            return -1;
-        }
         if (n > 0) {
             progress = 1;
             jn_client_set_timer(c, JN_CT_BODY);
+        } else if (n == 0 || n == JN_EIO) {
+            c->eof = true;
+            if (jn_buf_empty(&c->in) && !s->req_body.done) {
+                s->error = "client closed during request body";
+                jn_client_close(c);
+                return -1;
+            }
         }
     }
-    const char *err = NULL;
-    if (jn_buf_acquire(&c->worker->bufs, &s->req_out) != 0)
-        return 0;
-    int rc = jn_body_pump(&s->req_body, &c->in, &s->req_out, &err);
-    if (rc < 0) {
-        s->error = err;
-        if (s->uc) {
-            jn_upconn_close(s->uc);
-            s->uc = NULL;
-        }
-        s->req_body.done = false;
-        respond_error(s, 400, "invalid request body framing");
+    return progress;
+}
+
+/* Bad framing in the request body: 400 if the response has not begun,
+ * otherwise the connection is cut (a status cannot change mid-response). */
+static int bad_request_body(struct jn_stream *s, const char *err)
+{
+    s->error = err ? err : "invalid request body framing";
+    if (s->uc) {
+        jn_upconn_close(s->uc);
+        s->uc = NULL;
+    }
+    if (s->resp_head_sent) {
+        jn_client_close(s->client);
         return -1;
     }
-    return progress | rc;
+    respond_error(s, 400, "invalid request body framing");
+    return -1;
 }
 
 static int write_upstream(struct jn_stream *s)
@@ -506,12 +546,22 @@ static int write_upstream(struct jn_stream *s)
     size_t before = jn_buf_len(&s->req_out);
     ssize_t n = jn_buf_write_fd(&s->req_out, uc->io.fd);
     if (n == JN_EIO) {
-        upstream_fail(s, 502, "connection reset while sending the request");
-        return -1;
+        /* The server may have answered early (413, 401) and closed: stop
+         * sending and read what it said; reading fails if it said nothing. */
+        s->req_write_failed = true;
+        jn_buf_consume(&s->req_out, jn_buf_len(&s->req_out));
+        uc->can_read = true;
+        uc->hup = true;
+        return 1;
     }
     if (n == JN_EAGAIN)
         uc->can_write = false;
-    return jn_buf_len(&s->req_out) != before;
+    if (jn_buf_len(&s->req_out) == before)
+        return 0;
+    /* A request body still flowing counts as activity: the response timer
+     * measures the server's silence, not the length of an upload. */
+    jn_timer_set(s->up->loop, &uc->timer, timeouts(s)->upstream_response);
+    return 1;
 }
 
 static int read_upstream(struct jn_stream *s)
@@ -542,6 +592,11 @@ static void add_response_framing(struct jn_stream *s, struct jn_fields *f, const
     bool chunk_out = false;
     if (m->body == JN_H1_BODY_LENGTH || (s->head_request && m->content_length > 0)) {
         jn_fields_add(f, cs("Content-Length"), arena_u64(s, m->content_length));
+    } else if (m->body == JN_H1_BODY_NONE) {
+        /* Content-Length: 0 (stripped with the other framing fields) must be
+         * said again, or the client would read the body up to the close. */
+        if (!s->head_request && m->status >= 200 && m->status != 204 && m->status != 304)
+            jn_fields_add(f, cs("Content-Length"), cs("0"));
     } else if (m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE) {
         /* HTTP/1.1 clients get chunked so the connection survives; 1.0
          * clients get the body up to the close. */
@@ -556,6 +611,22 @@ static void add_response_framing(struct jn_stream *s, struct jn_fields *f, const
         s->client_keep_alive = false; /* the rest of the request body is never read */
     if (!s->client_keep_alive || s->client->close_after)
         jn_fields_add(f, cs("Connection"), cs("close"));
+    else if (s->req.version_minor == 0)
+        jn_fields_add(f, cs("Connection"), cs("keep-alive"));
+}
+
+/* A response head larger than a pooled buffer, but within the limits, gets
+ * a larger buffer. Returns 1 when it grew (read again), 0 when not needed,
+ * -1 when s ended. */
+static int grow_response_buffer(struct jn_stream *s, size_t limit)
+{
+    if (jn_buf_room(&s->resp_in) > 0 || s->resp_in.cap >= limit)
+        return 0;
+    if (jn_buf_grow(&s->resp_in, limit) != 0) {
+        upstream_fail(s, 502, "out of memory for the response header");
+        return -1;
+    }
+    return 1;
 }
 
 /* Parses the response head and writes the client's version of it. */
@@ -571,7 +642,7 @@ static int handle_response_head(struct jn_stream *s)
                                   JN_ARRAY_LEN(hdrs), &s->resp_scan, s->head_request, &m);
     if (rc == JN_EAGAIN) {
         if (!s->upstream_eof)
-            return 0;
+            return grow_response_buffer(s, (size_t)lim.max_request_line + lim.max_header_size + 4);
         upstream_fail(s, 502, jn_buf_empty(&s->resp_in) ? "connection closed before the response"
                                                         : "truncated response header");
         return -1;
@@ -684,8 +755,10 @@ void jn_proxy_drive(struct jn_stream *s)
         int rc = relay_once(s);
         if (!stream_alive(c, s))
             return;
-        if (s->resp_body.done && s->resp_head_sent)
+        if (s->resp_body.done && s->resp_head_sent) {
             s->phase = JN_STREAM_DONE;
+            release_upstream(s); /* back to the pool while the client drains */
+        }
         if (rc <= 0)
             break;
         moved = true;
@@ -725,6 +798,13 @@ void jn_proxy_client_timeout(struct jn_stream *s)
 {
     struct jn_client *c = s->client;
     s->error = "client timeout";
+    if (s->phase == JN_STREAM_UPSTREAM && !s->req_body.done && !jn_buf_empty(&s->req_out) &&
+        s->uc != NULL) {
+        /* The client is not slow: the upstream is not taking the body, and
+         * its own timer judges that. */
+        jn_client_set_timer(c, JN_CT_BODY);
+        return;
+    }
     if (s->phase == JN_STREAM_UPSTREAM && !s->resp_head_sent && !s->req_body.done) {
         if (s->uc) {
             jn_upconn_close(s->uc);
@@ -761,12 +841,24 @@ static void release_upstream(struct jn_stream *s)
         jn_upconn_close(uc);
 }
 
+/* Counts and logs a stream once, however it ended. A stream cut short
+ * before it had a status is logged as 499, nginx's "client closed request". */
+static void account(struct jn_stream *s)
+{
+    if (s->logged)
+        return;
+    s->logged = true;
+    if (s->status == 0)
+        s->status = 499;
+    count_status(s);
+    jn_access_log_write(s);
+}
+
 static void finish(struct jn_stream *s)
 {
     struct jn_client *c = s->client;
     release_upstream(s);
-    count_status(s);
-    jn_access_log_write(s);
+    account(s);
     jn_client_stream_done(c, !s->client_keep_alive);
 }
 
@@ -776,9 +868,11 @@ void jn_stream_free(struct jn_stream *s)
         return;
     struct jn_worker *w = s->gen->worker;
     release_upstream(s);
+    account(s);
     jn_buf_release(&w->bufs, &s->req_out);
     jn_buf_release(&w->bufs, &s->resp_in);
     jn_gen_release(s->gen);
+#ifndef JN_ASAN /* let AddressSanitizer see every stream's lifetime */
     if (w->nstream_free < STREAM_CACHE) {
         jn_arena_reset(&s->arena);
         s->next_free = w->stream_free;
@@ -786,6 +880,7 @@ void jn_stream_free(struct jn_stream *s)
         w->nstream_free++;
         return;
     }
+#endif
     jn_arena_free(&s->arena);
     free(s);
 }

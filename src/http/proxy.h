@@ -19,9 +19,13 @@ void jn_stream_free(struct jn_stream *s);
 void jn_stream_cache_destroy(struct jn_worker *w);
 
 /* Writes a complete local response with a JSON error body
- * {"error": msg, "request_id": id} to c->out. */
+ * {"error": msg, "request_id": id} to out (the body left out, its length
+ * kept, when answering HEAD). */
 void jn_write_error(struct jn_buf *out, uint16_t status, const char *msg, const char *request_id,
-                    bool close);
+                    bool close, bool head);
+/* Answers s locally with a JSON error (for filters that return
+ * JN_FILTER_RESPOND). */
+void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg);
 /* Fills id (at least 33 bytes) with a new random request id. */
 void jn_request_id_new(struct jn_worker *w, char *id, size_t size);
 

@@ -47,8 +47,10 @@ struct jn_stream {
     struct jn_body resp_body;   /* upstream -> client */
     bool resp_head_sent;
     bool upstream_eof;
+    bool req_write_failed;      /* the upstream stopped taking the request */
     bool upstream_keep_alive;
     bool head_request;
+    bool absolute_form;         /* the target carried the authority */
     bool client_keep_alive;
     bool expect_continue;
     uint16_t status;
@@ -58,6 +60,7 @@ struct jn_stream {
     const char *path;
     char request_id[40];
     const char *error;          /* static: why the exchange failed, for logs */
+    bool logged;                /* counted and access-logged */
     struct jn_stream *next_free; /* worker's free list link */
 };
 

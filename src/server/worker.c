@@ -126,6 +126,7 @@ static void *worker_main(void *arg)
     struct jn_worker *w = arg;
     jn_loop_run(&w->loop);
     jn_clients_close_all(w);
+    jn_clients_collect(w);
     jn_upconn_collect(&w->upconn_garbage);
     jn_access_log_flush(w);
     atomic_fetch_sub(&running, 1);
@@ -189,6 +190,7 @@ static void worker_destroy(struct jn_worker *w)
     free(w->listeners);
     if (w->gen != NULL)
         jn_gen_release(w->gen);
+    jn_upconn_collect(&w->upconn_garbage);
     jn_stream_cache_destroy(w);
     jn_buf_release(&w->bufs, &w->access_buf);
     jn_buf_pool_destroy(&w->bufs);

@@ -53,7 +53,7 @@ class Junction:
         self.proc = None
 
     def start(self):
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:quarantine_size_mb=16",
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
         self.proc = subprocess.Popen([BIN, "-c", self.path], stdout=open(self.outlog, "w"),
                                      stderr=open(self.errlog, "w"), env=env)

@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "http/proxy.h"
 
 #define MAX_HEADER_FIELDS 1000
+#define LINGER_MS 2000 /* longest lingering close */
 
 static void client_event(struct jn_loop *loop, struct jn_io *io, uint32_t events)
 {
@@ -30,25 +32,54 @@ static void client_event(struct jn_loop *loop, struct jn_io *io, uint32_t events
 static void client_timeout(struct jn_loop *loop, struct jn_timer *t)
 {
     struct jn_client *c = t->data;
+    if (c->lingering) {
+        jn_client_close(c);
+        return;
+    }
     if (c->stream != NULL) {
         jn_proxy_client_timeout(c->stream);
         jn_client_drive(c);
         return;
     }
-    if (!jn_buf_empty(&c->in) && jn_buf_empty(&c->out)) {
+    if (!jn_buf_empty(&c->in) && jn_buf_empty(&c->out) && !c->close_after) {
         /* Slowloris: the header did not arrive in time. */
         char id[40];
         jn_request_id_new(c->worker, id, sizeof(id));
-        jn_write_error(&c->out, 408, "request header timeout", id, true);
+        jn_write_error(&c->out, 408, "request header timeout", id, true, false);
         c->close_after = true;
         jn_buf_consume(&c->in, jn_buf_len(&c->in));
-        jn_client_flush(c);
-        if (!jn_buf_empty(&c->out)) {
-            jn_timer_set(loop, &c->timer, 1000); /* last chance to take the 408 */
+        c->timer_kind = JN_CT_BODY;
+        jn_client_set_timer(c, JN_CT_BODY); /* bounds the wait for the 408 to leave */
+        jn_client_drive(c);
+        return;
+    }
+    jn_client_close(c);
+}
+
+/* Closing a socket with unread input makes the kernel answer with a reset,
+ * which can destroy the response still on its way to the client. So the
+ * sending side is shut first and input is read and dropped for a moment
+ * (nginx's lingering close), until the client closes or the timer fires. */
+static void client_linger(struct jn_client *c)
+{
+    if (!c->lingering) {
+        c->lingering = true;
+        shutdown(c->io.fd, SHUT_WR);
+        c->timer_kind = JN_CT_BODY;
+        jn_timer_set(&c->worker->loop, &c->timer, LINGER_MS);
+    }
+    for (;;) {
+        jn_buf_consume(&c->in, jn_buf_len(&c->in));
+        int n = jn_client_read(c);
+        if (n == JN_EAGAIN) {
+            jn_buf_release(&c->worker->bufs, &c->in);
+            return;
+        }
+        if (n <= 0) {
+            jn_client_close(c);
             return;
         }
     }
-    jn_client_close(c);
 }
 
 void jn_client_set_timer(struct jn_client *c, enum jn_client_timer kind)
@@ -133,7 +164,7 @@ static void reject(struct jn_client *c, const struct jn_h1_message *msg)
     jn_log(JN_LOG_INFO, "client %s: request rejected with %u: %s", c->peer, msg->error_status,
            msg->error ? msg->error : "malformed request");
     jn_write_error(&c->out, msg->error_status ? msg->error_status : 400,
-                   msg->error ? msg->error : "bad request", id, true);
+                   msg->error ? msg->error : "bad request", id, true, false);
     if (msg->error_status >= 500)
         c->worker->stats.errors_5xx++;
     else
@@ -167,6 +198,11 @@ static bool next_request(struct jn_client *c)
     if (lim.max_headers > MAX_HEADER_FIELDS)
         lim.max_headers = MAX_HEADER_FIELDS;
     for (;;) {
+        /* A connection that is closing never starts another request: bytes
+         * after an answered request (say, the unread body of a request
+         * answered with 404) must not be taken for a new one. */
+        if (c->close_after)
+            return false;
         if (!jn_buf_empty(&c->in)) {
             struct jn_h1_message msg;
             int rc = jn_h1_parse_request(jn_buf_head(&c->in), jn_buf_len(&c->in), &lim, hdrs,
@@ -201,6 +237,10 @@ static bool next_request(struct jn_client *c)
 
 void jn_client_drive(struct jn_client *c)
 {
+    if (c->lingering) {
+        client_linger(c);
+        return;
+    }
     while (!c->closed) {
         if (c->stream != NULL) {
             jn_proxy_drive(c->stream);
@@ -225,7 +265,10 @@ void jn_client_drive(struct jn_client *c)
     }
     if (jn_buf_empty(&c->out) && (c->close_after || c->eof ||
                                   (c->worker->draining && jn_buf_empty(&c->in)))) {
-        jn_client_close(c);
+        if (c->close_after && !c->eof)
+            client_linger(c);
+        else
+            jn_client_close(c);
         return;
     }
     if (jn_buf_empty(&c->in)) {
@@ -241,8 +284,10 @@ void jn_client_stream_done(struct jn_client *c, bool close)
     c->stream = NULL;
     jn_stream_free(s);
     c->requests++;
-    if (close)
+    if (close) {
         c->close_after = true;
+        jn_buf_consume(&c->in, jn_buf_len(&c->in));
+    }
     c->timer_kind = JN_CT_BODY; /* forces the idle timer to be re-armed */
     jn_client_set_timer(c, JN_CT_BODY);
 }
@@ -300,5 +345,4 @@ void jn_clients_close_all(struct jn_worker *w)
 {
     while (w->clients != NULL)
         jn_client_close(w->clients);
-    jn_clients_collect(w);
 }

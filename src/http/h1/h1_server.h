@@ -31,6 +31,7 @@ struct jn_client {
     bool eof;                          /* the client shut its sending side */
     bool close_after;                  /* close once out is flushed */
     bool closed;
+    bool lingering;                    /* write side shut, dropping input until the client closes */
     bool header_timer_armed;
     uint32_t requests;
     char peer[48];                     /* client address as text */
@@ -56,7 +57,10 @@ void jn_client_close(struct jn_client *c);
 void jn_client_set_timer(struct jn_client *c, enum jn_client_timer kind);
 /* Worker shutdown: close idle connections, let busy ones finish their request. */
 void jn_clients_drain(struct jn_worker *w);
+/* Frees connections closed during the last batch of events. Never call it
+ * inside a batch: later events of the batch may point at them. */
 void jn_clients_collect(struct jn_worker *w);
+/* Closes every connection (deferred free: call jn_clients_collect after). */
 void jn_clients_close_all(struct jn_worker *w);
 
 #endif
