@@ -260,17 +260,22 @@ def read_head(sock):
     return data
 
 
-def raw_request(port, data, timeout=10):
-    """Sends raw bytes, returns everything the server sent until it closed."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(data)
+def recv_until_close(sock):
+    """Everything the peer sends until it closes; closes sock."""
     out = b""
     try:
         while True:
-            chunk = s.recv(65536)
+            chunk = sock.recv(65536)
             if not chunk:
                 break
             out += chunk
     finally:
-        s.close()
+        sock.close()
     return out
+
+
+def raw_request(port, data, timeout=10):
+    """Sends raw bytes, returns everything the server sent until it closed."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    return recv_until_close(s)

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from conftest import EchoHandler, raw_request, read_head
+from conftest import EchoHandler, raw_request, read_head, recv_until_close
 
 CONF = """
 workers: 1
@@ -104,13 +104,7 @@ def test_client_that_half_closes_after_its_body_gets_the_response(junction, back
     s = socket.create_connection(("127.0.0.1", j.port), timeout=10)
     s.sendall(b"POST /app/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
     s.shutdown(socket.SHUT_WR)
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    s.close()
+    out = recv_until_close(s)
     assert out.startswith(b"HTTP/1.1 200") and b'"body_len": 5' in out
 
 
@@ -140,13 +134,7 @@ def test_slow_upload_is_not_cut_by_the_response_timeout(junction, backends):
     for i in range(10):  # the upload itself lasts longer than upstream_response
         s.sendall(b"x")
         time.sleep(0.1)
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    s.close()
+    out = recv_until_close(s)
     assert out.startswith(b"HTTP/1.1 200") and b'"body_len": 10' in out
 
 

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from conftest import EchoHandler, raw_request, read_head, wait_for
+from conftest import EchoHandler, raw_request, read_head, recv_until_close, wait_for
 
 BASE = """
 workers: 1
@@ -258,13 +258,7 @@ def test_slowloris_gets_408_and_close(junction, backends):
     j = junction(conf(b.port, client_header="300ms"))
     s = socket.create_connection(("127.0.0.1", j.port), timeout=10)
     s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")  # never finished
-    out = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        out += chunk
-    s.close()
+    out = recv_until_close(s)
     assert status_of(out) == 408 and b.received == []
 
 
@@ -381,13 +375,7 @@ def test_stalled_request_body_gets_408(junction, backends):
         "timeouts: {", "timeouts: { client_body: 300ms,"))
     s = socket.create_connection(("127.0.0.1", j.port), timeout=20)
     s.sendall(b"POST /slow-body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhalf")
-    out = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        out += chunk
-    s.close()
+    out = recv_until_close(s)
     assert status_of(out) == 408
 
 

@@ -5,7 +5,7 @@ import json
 import socket
 import threading
 
-from conftest import free_port, read_head, wait_for
+from conftest import free_port, read_head, recv_until_close, wait_for
 
 CONF = """
 workers: 1
@@ -160,13 +160,7 @@ def test_idle_client_connection_is_closed_after_client_idle(junction, backends):
     j = junction(conf(b.port, idle="300ms"))
     s = socket.create_connection(("127.0.0.1", j.port), timeout=20)
     s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    data = recv_until_close(s)
     assert data.startswith(b"HTTP/1.1 200")  # answered, then closed once idle
 
 
