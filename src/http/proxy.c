@@ -90,7 +90,7 @@ static void respond_error(struct jn_stream *s, uint16_t status, const char *msg)
     bool close = !s->req_body.done || !s->client_keep_alive;
     s->status = status;
     s->error = msg;
-    jn_write_error(&c->out, status, msg, s->request_id, close, s->head_request);
+    jn_write_error(jn_client_out(c), status, msg, s->request_id, close, s->head_request);
     s->bytes_sent = jn_buf_len(&c->out);
     s->phase = JN_STREAM_DONE;
     if (close)
@@ -322,7 +322,7 @@ static void respond_local(struct jn_stream *s)
         jn_fields_add(&f, cs("Connection"), cs("close"));
         s->client_keep_alive = false;
     }
-    struct jn_buf *out = &s->client->out;
+    struct jn_buf *out = jn_client_out(s->client);
     jn_h1_write_response_head(out, r->status, &f);
     if (body_allowed && !s->head_request)
         jn_buf_put(out, r->body, r->body_len);
@@ -372,7 +372,7 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     s->phase = JN_STREAM_UPSTREAM;
     s->t_upstream = jn_loop_now(&s->client->worker->loop);
     if (s->expect_continue && !s->req_body.done && s->req.version_minor >= 1)
-        jn_buf_put(&s->client->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        jn_buf_put(jn_client_out(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     connect_upstream(s, false);
 }
 
@@ -675,7 +675,7 @@ static int handle_response_head(struct jn_stream *s)
     jn_fields_set(&f, cs("X-Request-Id"), cs(s->request_id));
     add_response_framing(s, &f, &m);
     size_t before = jn_buf_len(&s->client->out);
-    jn_h1_write_response_head(&s->client->out, m.status, &f);
+    jn_h1_write_response_head(jn_client_out(s->client), m.status, &f);
     s->bytes_sent += jn_buf_len(&s->client->out) - before;
     jn_buf_consume(&s->resp_in, (size_t)rc);
     s->resp_head_sent = true;

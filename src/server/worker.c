@@ -154,7 +154,7 @@ static int worker_init(struct jn_worker *w, int id, struct jn_config *cfg, int a
     w->id = id;
     w->access_fd = access_fd;
     w->access_json = cfg->access_log.format == JN_LOGFMT_JSON;
-    jn_buf_pool_init(&w->bufs, 1024);
+    jn_buf_pool_init(&w->bufs, 256);
     if (jn_loop_init(&w->loop) != 0)
         return JN_EIO;
     w->loop.data = w;

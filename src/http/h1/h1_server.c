@@ -45,7 +45,7 @@ static void client_timeout(struct jn_loop *loop, struct jn_timer *t)
         /* Slowloris: the header did not arrive in time. */
         char id[40];
         jn_request_id_new(c->worker, id, sizeof(id));
-        jn_write_error(&c->out, 408, "request header timeout", id, true, false);
+        jn_write_error(jn_client_out(c), 408, "request header timeout", id, true, false);
         c->close_after = true;
         jn_buf_consume(&c->in, jn_buf_len(&c->in));
         c->timer_kind = JN_CT_BODY;
@@ -139,6 +139,13 @@ int jn_client_read(struct jn_client *c)
     return (int)n;
 }
 
+struct jn_buf *jn_client_out(struct jn_client *c)
+{
+    /* On failure the buffer stays empty and jn_buf_put falls back to malloc. */
+    jn_buf_acquire(&c->worker->bufs, &c->out);
+    return &c->out;
+}
+
 int jn_client_flush(struct jn_client *c)
 {
     if (jn_buf_empty(&c->out)) {
@@ -163,7 +170,7 @@ static void reject(struct jn_client *c, const struct jn_h1_message *msg)
     jn_request_id_new(c->worker, id, sizeof(id));
     jn_log(JN_LOG_INFO, "client %s: request rejected with %u: %s", c->peer, msg->error_status,
            msg->error ? msg->error : "malformed request");
-    jn_write_error(&c->out, msg->error_status ? msg->error_status : 400,
+    jn_write_error(jn_client_out(c), msg->error_status ? msg->error_status : 400,
                    msg->error ? msg->error : "bad request", id, true, false);
     if (msg->error_status >= 500)
         c->worker->stats.errors_5xx++;

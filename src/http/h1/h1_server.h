@@ -46,6 +46,9 @@ void jn_client_drive(struct jn_client *c);
 /* Reads what is available into c->in. Returns bytes read, 0 on EOF,
  * JN_EAGAIN, JN_EIO; manages can_read. */
 int jn_client_read(struct jn_client *c);
+/* The output buffer, with storage from the worker's pool: every writer
+ * goes through it, so no response costs a malloc. */
+struct jn_buf *jn_client_out(struct jn_client *c);
 /* Writes c->out. Returns 0 (flushed or would block) or JN_EIO. */
 int jn_client_flush(struct jn_client *c);
 /* Called by the stream when it is over: frees it; the connection goes on
