@@ -5,6 +5,9 @@
 
 static const struct jn_lb_ops *const registry[] = {
     &jn_lb_round_robin,
+    &jn_lb_least_conn,
+    &jn_lb_p2c,
+    &jn_lb_random_weighted,
 };
 
 const struct jn_lb_ops *jn_lb_find(const char *name)

@@ -10,11 +10,36 @@
 
 #include "config/config.h"
 
-/* What a balancer may look at to choose (later: a hash key, in-flight counts). */
+/* What a balancer may look at to choose (later: a hash key). */
 struct jn_lb_ctx {
     const uint32_t *in_flight; /* borrowed: per-server requests in flight, this worker */
     const bool *usable;        /* borrowed: per server; NULL = every server usable */
+    uint64_t *rng;             /* borrowed: the worker's random state (jn_lb_random) */
 };
+
+/* A fast per-thread pseudo-random number (xorshift64*); *state must not be 0.
+ * Balancers need spread, not secrecy. */
+static inline uint64_t jn_lb_random(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static inline bool jn_lb_usable(const struct jn_lb_ctx *ctx, size_t i)
+{
+    return ctx == NULL || ctx->usable == NULL || ctx->usable[i];
+}
+
+/* True when server a carries less load than b for their weights:
+ * in_flight(a) / weight(a) < in_flight(b) / weight(b), without division. */
+static inline bool jn_lb_lighter(uint32_t in_a, uint32_t w_a, uint32_t in_b, uint32_t w_b)
+{
+    return (uint64_t)in_a * w_b < (uint64_t)in_b * w_a;
+}
 
 struct jn_lb_ops {
     const char *name;
@@ -31,5 +56,8 @@ bool jn_lb_known(const char *name);
 const struct jn_lb_ops *jn_lb_find(const char *name);
 
 extern const struct jn_lb_ops jn_lb_round_robin;
+extern const struct jn_lb_ops jn_lb_least_conn;
+extern const struct jn_lb_ops jn_lb_p2c;
+extern const struct jn_lb_ops jn_lb_random_weighted;
 
 #endif

@@ -34,7 +34,7 @@ static int rr_pick(void *state, const struct jn_lb_ctx *ctx)
     int64_t total = 0;
     int best = -1;
     for (size_t i = 0; i < s->n; i++) {
-        if (ctx != NULL && ctx->usable != NULL && !ctx->usable[i])
+        if (!jn_lb_usable(ctx, i))
             continue;
         int64_t w = s->servers[i].weight;
         s->score[i] += w;

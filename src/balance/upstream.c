@@ -18,6 +18,8 @@ int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream 
 {
     *rt = (struct jn_upstream_rt){ .cfg = cfg, .loop = loop, .idle_timeout_ms = idle_timeout_ms,
                                    .garbage = garbage };
+    /* Seeded from the pool's address and the clock: workers draw apart. */
+    rt->rng = ((uint64_t)(uintptr_t)rt ^ (jn_clock_ms() << 20)) | 1;
     rt->lb = jn_lb_find(cfg->balance);
     if (rt->lb == NULL)
         rt->lb = &jn_lb_round_robin;
@@ -51,7 +53,7 @@ void jn_upstream_rt_destroy(struct jn_upstream_rt *rt)
 
 int jn_upstream_pick(struct jn_upstream_rt *rt)
 {
-    struct jn_lb_ctx ctx = { .in_flight = rt->in_flight, .usable = NULL };
+    struct jn_lb_ctx ctx = { .in_flight = rt->in_flight, .usable = NULL, .rng = &rt->rng };
     return rt->lb->pick(rt->lb_state, &ctx);
 }
 

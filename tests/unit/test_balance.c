@@ -73,3 +73,103 @@ Test(balance, unusable_servers_are_skipped_and_none_usable_gives_minus_one)
     cr_assert_eq(jn_lb_round_robin.pick(st, &ctx), -1);
     jn_lb_round_robin.destroy(st);
 }
+
+/* ---- least_conn, p2c, random ---- */
+
+static void *make_state(const struct jn_lb_ops *ops, struct jn_cfg_upstream *up)
+{
+    void *st = ops->create(up);
+    cr_assert_not_null(st);
+    return st;
+}
+
+Test(balance, new_algorithms_are_registered)
+{
+    cr_assert(jn_lb_known("least_conn"));
+    cr_assert(jn_lb_known("p2c"));
+    cr_assert(jn_lb_known("random"));
+}
+
+Test(balance, least_conn_picks_the_fewest_in_flight_for_the_weight)
+{
+    struct jn_cfg_server servers[3];
+    const uint32_t w[3] = { 1, 2, 1 };
+    struct jn_cfg_upstream up = make_upstream(servers, w, 3);
+    void *st = make_state(&jn_lb_least_conn, &up);
+    uint32_t in_flight[3] = { 2, 3, 1 }; /* loads 2, 1.5, 1 */
+    struct jn_lb_ctx ctx = { .in_flight = in_flight };
+    cr_assert_eq(jn_lb_least_conn.pick(st, &ctx), 2);
+    in_flight[2] = 4; /* loads 2, 1.5, 4 */
+    cr_assert_eq(jn_lb_least_conn.pick(st, &ctx), 1);
+    jn_lb_least_conn.destroy(st);
+}
+
+Test(balance, least_conn_rotates_among_ties)
+{
+    struct jn_cfg_server servers[3];
+    const uint32_t w[3] = { 1, 1, 1 };
+    struct jn_cfg_upstream up = make_upstream(servers, w, 3);
+    void *st = make_state(&jn_lb_least_conn, &up);
+    uint32_t in_flight[3] = { 0, 0, 0 };
+    struct jn_lb_ctx ctx = { .in_flight = in_flight };
+    int seen[3] = { 0 };
+    for (int i = 0; i < 30; i++)
+        seen[jn_lb_least_conn.pick(st, &ctx)]++;
+    cr_assert(seen[0] == 10 && seen[1] == 10 && seen[2] == 10);
+    jn_lb_least_conn.destroy(st);
+}
+
+Test(balance, p2c_never_picks_the_busier_of_two)
+{
+    struct jn_cfg_server servers[2];
+    const uint32_t w[2] = { 1, 1 };
+    struct jn_cfg_upstream up = make_upstream(servers, w, 2);
+    void *st = make_state(&jn_lb_p2c, &up);
+    uint32_t in_flight[2] = { 5, 0 };
+    uint64_t rng = 42;
+    struct jn_lb_ctx ctx = { .in_flight = in_flight, .rng = &rng };
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(jn_lb_p2c.pick(st, &ctx), 1);
+    jn_lb_p2c.destroy(st);
+}
+
+Test(balance, p2c_spreads_an_idle_pool_and_skips_unusable_servers)
+{
+    struct jn_cfg_server servers[4];
+    const uint32_t w[4] = { 1, 1, 1, 1 };
+    struct jn_cfg_upstream up = make_upstream(servers, w, 4);
+    void *st = make_state(&jn_lb_p2c, &up);
+    uint32_t in_flight[4] = { 0 };
+    bool usable[4] = { true, true, false, true };
+    uint64_t rng = 7;
+    struct jn_lb_ctx ctx = { .in_flight = in_flight, .usable = usable, .rng = &rng };
+    int seen[4] = { 0 };
+    for (int i = 0; i < 3000; i++)
+        seen[jn_lb_p2c.pick(st, &ctx)]++;
+    cr_assert_eq(seen[2], 0);
+    for (int i = 0; i < 4; i++)
+        if (i != 2)
+            cr_assert(seen[i] > 800, "server %d got %d of 3000", i, seen[i]);
+    usable[0] = usable[1] = usable[3] = false;
+    cr_assert_eq(jn_lb_p2c.pick(st, &ctx), -1);
+    jn_lb_p2c.destroy(st);
+}
+
+Test(balance, random_follows_the_weights)
+{
+    struct jn_cfg_server servers[3];
+    const uint32_t w[3] = { 1, 3, 6 };
+    struct jn_cfg_upstream up = make_upstream(servers, w, 3);
+    void *st = make_state(&jn_lb_random_weighted, &up);
+    uint32_t in_flight[3] = { 0 };
+    uint64_t rng = 12345;
+    struct jn_lb_ctx ctx = { .in_flight = in_flight, .rng = &rng };
+    int seen[3] = { 0 };
+    for (int i = 0; i < 100000; i++)
+        seen[jn_lb_random_weighted.pick(st, &ctx)]++;
+    /* within 5% of 10% / 30% / 60% */
+    cr_assert(seen[0] > 9500 && seen[0] < 10500, "%d", seen[0]);
+    cr_assert(seen[1] > 28500 && seen[1] < 31500, "%d", seen[1]);
+    cr_assert(seen[2] > 57000 && seen[2] < 63000, "%d", seen[2]);
+    jn_lb_random_weighted.destroy(st);
+}

@@ -1,0 +1,80 @@
+"""Load-aware balancers through the real binary: least_conn and p2c keep
+traffic away from a server that holds its requests; round robin does not."""
+import http.client
+import threading
+
+import pytest
+
+from conftest import EchoHandler, wait_for
+
+CONF = """
+workers: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:{port}
+access_log: { path: none }
+upstreams:
+  app:
+    balance: %s
+    servers:
+      - { address: 127.0.0.1:%d }
+      - { address: 127.0.0.1:%d }
+routes:
+  - name: app
+    upstream: app
+"""
+
+
+class Holding(EchoHandler):
+    """Answers only when the test opens the gate: a server that became slow."""
+    gate = threading.Event()
+
+    def handle_any(self):
+        self.server.held += 1
+        Holding.gate.wait(30)
+        EchoHandler.handle_any(self)
+
+    do_GET = handle_any
+
+
+def send_one(port, results):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=40)
+    c.request("GET", "/x")
+    r = c.getresponse()
+    r.read()
+    results.append(r.status)
+    c.close()
+
+
+def run(junction, backends, balance, n=30):
+    Holding.gate.clear()
+    (slow,) = backends(1, handler=Holding, names=["slow"])
+    slow.held = 0
+    (fast,) = backends(1, names=["fast"])
+    j = junction(CONF % (balance, slow.port, fast.port))
+    results, threads = [], []
+    for i in range(n):
+        before_done, before_held = len(results), slow.held
+        t = threading.Thread(target=send_one, args=(j.port, results))
+        t.start()
+        threads.append(t)
+        # each request either completes (at the fast server) or is held by the slow one
+        wait_for(lambda: len(results) > before_done or slow.held > before_held,
+                 what="request %d to reach a server" % i)
+    held = slow.held
+    Holding.gate.set()
+    for t in threads:
+        t.join(40)
+    assert results == [200] * n
+    return held
+
+
+@pytest.mark.parametrize("balance", ["least_conn", "p2c"])
+def test_load_aware_balancers_avoid_a_server_holding_requests(junction, backends, balance):
+    held = run(junction, backends, balance)
+    assert held <= 2  # after it holds a request, the slow server is the busier one
+
+
+def test_round_robin_keeps_sending_to_a_server_holding_requests(junction, backends):
+    held = run(junction, backends, "round_robin")
+    assert held == 15  # the contrast: half of the requests wait on the slow server
