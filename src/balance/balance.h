@@ -15,6 +15,8 @@ struct jn_lb_ctx {
     const uint32_t *in_flight; /* borrowed: per-server requests in flight, this worker */
     const bool *usable;        /* borrowed: per server; NULL = every server usable */
     uint64_t *rng;             /* borrowed: the worker's random state (jn_lb_random) */
+    uint64_t hash; /* the request's hash key, valid when has_hash */
+    bool has_hash;
 };
 
 /* A fast per-thread pseudo-random number (xorshift64*); *state must not be 0.
@@ -34,6 +36,11 @@ static inline bool jn_lb_usable(const struct jn_lb_ctx *ctx, size_t i)
     return ctx == NULL || ctx->usable == NULL || ctx->usable[i];
 }
 
+/* Draws two distinct usable servers at random into *a and *b and returns
+ * true; with one usable server sets *a to it (or -1 with none) and returns
+ * false. The shared first step of p2c and ewma. */
+bool jn_lb_two_choices(const struct jn_lb_ctx *ctx, size_t n, int *a, int *b);
+
 /* True when server a carries less load than b for their weights:
  * in_flight(a) / weight(a) < in_flight(b) / weight(b), without division. */
 static inline bool jn_lb_lighter(uint32_t in_a, uint32_t w_a, uint32_t in_b, uint32_t w_b)
@@ -48,6 +55,9 @@ struct jn_lb_ops {
     /* Returns the index of the chosen server in up->servers, or -1 when none is usable. */
     int (*pick)(void *state, const struct jn_lb_ctx *ctx);
     void (*destroy)(void *state);
+    /* Optional: the server answered the response head latency_us after the
+     * request was sent (now_us is a monotonic clock). NULL = not interested. */
+    void (*observe)(void *state, int server, uint64_t latency_us, uint64_t now_us);
 };
 
 /* True when name is a registered algorithm (used by the configuration loader). */
@@ -59,5 +69,6 @@ extern const struct jn_lb_ops jn_lb_round_robin;
 extern const struct jn_lb_ops jn_lb_least_conn;
 extern const struct jn_lb_ops jn_lb_p2c;
 extern const struct jn_lb_ops jn_lb_random_weighted;
+extern const struct jn_lb_ops jn_lb_ewma;
 
 #endif

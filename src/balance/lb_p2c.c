@@ -18,28 +18,12 @@ static void *p2c_create(const struct jn_cfg_upstream *up)
     return s;
 }
 
-/* The k-th usable server (0-based), or -1. */
-static int nth_usable(const struct jn_lb_ctx *ctx, size_t n, size_t k)
-{
-    for (size_t i = 0; i < n; i++)
-        if (jn_lb_usable(ctx, i) && k-- == 0)
-            return (int)i;
-    return -1;
-}
-
 static int p2c_pick(void *state, const struct jn_lb_ctx *ctx)
 {
     struct p2c_state *s = state;
-    size_t n = s->up->nservers, usable = 0;
-    for (size_t i = 0; i < n; i++)
-        usable += jn_lb_usable(ctx, i);
-    if (usable <= 1)
-        return nth_usable(ctx, n, 0);
-    size_t ka = jn_lb_random(ctx->rng) % usable;
-    size_t kb = jn_lb_random(ctx->rng) % (usable - 1);
-    if (kb >= ka)
-        kb++; /* two distinct draws */
-    int a = nth_usable(ctx, n, ka), b = nth_usable(ctx, n, kb);
+    int a, b;
+    if (!jn_lb_two_choices(ctx, s->up->nservers, &a, &b))
+        return a;
     const struct jn_cfg_server *sv = s->up->servers;
     return jn_lb_lighter(ctx->in_flight[b], sv[b].weight, ctx->in_flight[a], sv[a].weight) ? b : a;
 }

@@ -51,9 +51,10 @@ void jn_upstream_rt_destroy(struct jn_upstream_rt *rt)
     rt->lb_state = NULL;
 }
 
-int jn_upstream_pick(struct jn_upstream_rt *rt)
+int jn_upstream_pick(struct jn_upstream_rt *rt, const uint64_t *hash)
 {
-    struct jn_lb_ctx ctx = { .in_flight = rt->in_flight, .usable = NULL, .rng = &rt->rng };
+    struct jn_lb_ctx ctx = { .in_flight = rt->in_flight, .usable = NULL, .rng = &rt->rng,
+                             .hash = hash != NULL ? *hash : 0, .has_hash = hash != NULL };
     return rt->lb->pick(rt->lb_state, &ctx);
 }
 

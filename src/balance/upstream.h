@@ -55,8 +55,9 @@ int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream 
 /* Closes idle connections and frees what rt owns. */
 void jn_upstream_rt_destroy(struct jn_upstream_rt *rt);
 
-/* Picks a server; returns its index or -1 when none is usable. */
-int jn_upstream_pick(struct jn_upstream_rt *rt);
+/* Picks a server; returns its index or -1 when none is usable. hash is the
+ * request's hash key for hashing balancers (jn_hash_key), NULL when none. */
+int jn_upstream_pick(struct jn_upstream_rt *rt, const uint64_t *hash);
 
 /* Returns an idle connection to server, or a new connection being
  * established (connected == false); NULL with *err set when the socket could

@@ -75,6 +75,9 @@ struct jn_cfg_upstream {
     struct jn_cfg_server *servers;
     size_t nservers;
     uint32_t keepalive; /* idle connections kept per worker and server, default 32 */
+    char *hash_key;     /* what hashing balancers hash ("header:X-User"); NULL = none */
+    uint32_t hash_table_size;     /* Maglev lookup table size, a prime; default 65537 */
+    uint32_t hash_balance_factor; /* bounded load, percent of the average (>= 100); 0 = unbounded */
     size_t index;       /* position in jn_config.upstreams */
     struct jn_cfg_pos pos;
 };

@@ -2,12 +2,14 @@
  * http limits, logs and upstreams. Routes (load_route.c) are read last,
  * whatever their place in the file, because they refer to the others. */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "balance/balance.h"
+#include "balance/lb_maglev.h"
 #include "config/load.h"
 #include "core/common.h"
 #include "core/log.h"
@@ -280,12 +282,115 @@ static void jn_ld_set_balance(struct jn_ld *ld, const struct jn_ld_key *key, yam
     ((struct jn_cfg_upstream *)obj)->balance = s;
 }
 
+/* True when name is a header or cookie name: an HTTP token. */
+static bool jn_ld_hash_name_ok(const char *kind, const char *name)
+{
+    if (strcmp(kind, "query:") == 0)
+        return name[0] != '\0';
+    return jn_ld_is_token(name, strlen(name));
+}
+
+static void jn_ld_set_hash_key(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                               void *obj)
+{
+    static const char *const kinds[] = {"header:", "cookie:", "query:"};
+    char *s = jn_ld_string(ld, value, key->name, "a hash key");
+    if (s == NULL)
+        return;
+    bool ok = strcmp(s, "client_ip") == 0 || strcmp(s, "path") == 0;
+    for (size_t i = 0; !ok && i < JN_ARRAY_LEN(kinds); i++) {
+        size_t n = strlen(kinds[i]);
+        ok = strncmp(s, kinds[i], n) == 0 && jn_ld_hash_name_ok(kinds[i], s + n);
+    }
+    if (!ok) {
+        jn_ld_error(ld, value,
+                    "hash_key: invalid value %s (expected client_ip, path, header:NAME, "
+                    "cookie:NAME or query:NAME)",
+                    jn_ld_quote(ld, s, strlen(s)));
+        return;
+    }
+    ((struct jn_cfg_upstream *)obj)->hash_key = s;
+}
+
+static bool jn_ld_is_prime(int64_t n)
+{
+    if (n < 2)
+        return false;
+    for (int64_t d = 2; d * d <= n; d++)
+        if (n % d == 0)
+            return false;
+    return true;
+}
+
+static void jn_ld_set_table_size(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                                 void *obj)
+{
+    int64_t v;
+    if (!jn_ld_int(ld, value, key->name, key->min, key->max, &v))
+        return;
+    /* Maglev's permutations visit every slot only when the size is prime. */
+    if (!jn_ld_is_prime(v)) {
+        jn_ld_error(ld, value, "%s: %" PRId64 " is not a prime number (try 65537 or 1000003)",
+                    key->name, v);
+        return;
+    }
+    ((struct jn_cfg_upstream *)obj)->hash_table_size = (uint32_t)v;
+}
+
+static void jn_ld_set_balance_factor(struct jn_ld *ld, const struct jn_ld_key *key,
+                                     yaml_node_t *value, void *obj)
+{
+    int64_t v;
+    if (!jn_ld_int(ld, value, key->name, key->min, key->max, &v))
+        return;
+    /* Below 100% the bounds would add up to less than the load itself. */
+    if (v != 0 && v < 100) {
+        jn_ld_error(ld, value, "%s: %" PRId64 " is below 100 (use 0 for no bound)", key->name, v);
+        return;
+    }
+    ((struct jn_cfg_upstream *)obj)->hash_balance_factor = (uint32_t)v;
+}
+
+enum { JN_UP_BALANCE, JN_UP_KEEPALIVE, JN_UP_SERVERS, JN_UP_HASH_KEY, JN_UP_TABLE, JN_UP_FACTOR };
 static const struct jn_ld_key jn_upstream_keys[] = {
-    JN_LD_KEY("balance", jn_ld_set_balance, 0),
-    JN_LD_NUM("keepalive", jn_ld_set_u32, offsetof(struct jn_cfg_upstream, keepalive), 0, 10000),
-    JN_LD_REQ("servers", jn_ld_set_servers, 0),
+    [JN_UP_BALANCE] = JN_LD_KEY("balance", jn_ld_set_balance, 0),
+    [JN_UP_KEEPALIVE] = JN_LD_NUM("keepalive", jn_ld_set_u32,
+                                  offsetof(struct jn_cfg_upstream, keepalive), 0, 10000),
+    [JN_UP_SERVERS] = JN_LD_REQ("servers", jn_ld_set_servers, 0),
+    [JN_UP_HASH_KEY] = JN_LD_KEY("hash_key", jn_ld_set_hash_key, 0),
+    [JN_UP_TABLE] = JN_LD_NUM("hash_table_size", jn_ld_set_table_size, 0, 7, 1000003),
+    [JN_UP_FACTOR] = JN_LD_NUM("hash_balance_factor", jn_ld_set_balance_factor, 0, 0, 100000),
 };
 static const struct jn_ld_table jn_upstream_table = JN_LD_TABLE("upstream", jn_upstream_keys);
+
+/* The hash_* keys against the algorithm, once both are read (either order). */
+static void jn_ld_upstream_hash(struct jn_ld *ld, struct jn_cfg_upstream *up,
+                                const struct jn_ld_found *found)
+{
+    yaml_node_t *balance = found[JN_UP_BALANCE].value;
+    /* An unknown algorithm was reported already; its hash keys tell nothing. */
+    if (balance != NULL && (balance->type != YAML_SCALAR_NODE ||
+                            strcmp((const char *)balance->data.scalar.value, up->balance) != 0))
+        return;
+    if (!jn_lb_hashes(up->balance)) {
+        for (size_t k = JN_UP_HASH_KEY; k <= JN_UP_FACTOR; k++)
+            if (found[k].key != NULL)
+                jn_ld_error(ld, found[k].key,
+                            "%s: only used by balance: consistent_hash or ip_hash (balance is %s)",
+                            jn_upstream_keys[k].name, up->balance);
+        return;
+    }
+    bool ip = strcmp(up->balance, "ip_hash") == 0;
+    if (ip && up->hash_key != NULL && strcmp(up->hash_key, "client_ip") != 0)
+        jn_ld_error(ld, found[JN_UP_HASH_KEY].value,
+                    "hash_key: ip_hash always hashes client_ip (use consistent_hash for %s)",
+                    jn_ld_quote(ld, up->hash_key, strlen(up->hash_key)));
+    else if (ip)
+        up->hash_key = jn_ld_strdup(ld, "client_ip", strlen("client_ip"));
+    else if (found[JN_UP_HASH_KEY].key == NULL)
+        jn_ld_error(ld, balance, "balance: consistent_hash needs a hash_key "
+                                 "(client_ip, path, header:NAME, cookie:NAME or query:NAME)");
+}
 
 /* Reads one "name: {...}" entry of upstreams into cfg->upstreams. */
 static void jn_ld_upstream(struct jn_ld *ld, yaml_node_t *key, yaml_node_t *value,
@@ -297,9 +402,12 @@ static void jn_ld_upstream(struct jn_ld *ld, yaml_node_t *key, yaml_node_t *valu
     jn_ld_set_name(ld, &name_key, key, &up->name);
     up->balance = jn_ld_strdup(ld, "round_robin", strlen("round_robin"));
     up->keepalive = 32;
+    up->hash_table_size = 65537;
     up->pos = jn_ld_pos(ld, key);
-    if (up->name == NULL || !jn_ld_map(ld, value, &jn_upstream_table, up, NULL))
+    struct jn_ld_found found[JN_ARRAY_LEN(jn_upstream_keys)];
+    if (up->name == NULL || !jn_ld_map(ld, value, &jn_upstream_table, up, found))
         return;
+    jn_ld_upstream_hash(ld, up, found);
     *name = (struct jn_ld_name){up->name, key};
     up->index = cfg->nupstreams++;
 }

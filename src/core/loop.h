@@ -52,6 +52,8 @@ void jn_loop_stop(struct jn_loop *loop);
 void jn_loop_wake(struct jn_loop *loop);
 uint64_t jn_loop_now(const struct jn_loop *loop);
 uint64_t jn_clock_ms(void);
+/* Monotonic microseconds, read from the clock (not cached). */
+uint64_t jn_clock_us(void);
 
 /* Registers io->fd edge-triggered for events (EPOLLIN/EPOLLOUT...). Returns 0 or JN_EIO. */
 int jn_io_add(struct jn_loop *loop, struct jn_io *io, uint32_t events);

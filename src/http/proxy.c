@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "balance/hash_key.h"
 #include "core/log.h"
 #include "http/access_log.h"
 #include "http/h1/h1_server.h"
@@ -353,10 +354,22 @@ static void connect_upstream(struct jn_stream *s, bool fresh)
     jn_timer_set(s->up->loop, &uc->timer, uc->connected ? t->upstream_response : t->upstream_connect);
 }
 
+/* Hashing balancers need the request's key, taken while s->req.fields still
+ * views the client's head (jn_proxy_start clears them at its end). */
+static int pick_server(struct jn_stream *s)
+{
+    const char *hash_key = s->up->cfg->hash_key;
+    uint64_t hash;
+    if (hash_key == NULL)
+        return jn_upstream_pick(s->up, NULL);
+    jn_hash_key(hash_key, &s->req, s->client->peer, &hash);
+    return jn_upstream_pick(s->up, &hash);
+}
+
 static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
 {
     s->up = &s->gen->ups[s->route->upstream->index];
-    s->server = jn_upstream_pick(s->up);
+    s->server = pick_server(s);
     if (s->server < 0) {
         respond_error(s, 503, "no upstream server available");
         return;
@@ -371,6 +384,8 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     s->retryable = m->body == JN_H1_BODY_NONE && is_idempotent(m->method);
     s->phase = JN_STREAM_UPSTREAM;
     s->t_upstream = jn_loop_now(&s->client->worker->loop);
+    if (s->up->lb->observe != NULL)
+        s->t_upstream_us = jn_clock_us(); /* latency-aware balancers want more than ms */
     if (s->expect_continue && !s->req_body.done && s->req.version_minor >= 1)
         jn_buf_put(jn_client_out(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     connect_upstream(s, false);
@@ -665,6 +680,10 @@ static int handle_response_head(struct jn_stream *s)
     s->status = m.status;
     s->upstream_keep_alive = m.keep_alive;
     s->t_upstream_head = jn_loop_now(&s->client->worker->loop);
+    if (s->up->lb->observe != NULL) {
+        uint64_t now = jn_clock_us();
+        s->up->lb->observe(s->up->lb_state, s->server, now - s->t_upstream_us, now);
+    }
     struct jn_http_field fields[256 + EXTRA_FIELDS];
     struct jn_fields f = { fields, 0, JN_ARRAY_LEN(fields) };
     for (size_t i = 0; i < m.nheaders; i++)

@@ -2,6 +2,7 @@
 traffic away from a server that holds its requests; round robin does not."""
 import http.client
 import threading
+import time
 
 import pytest
 
@@ -78,3 +79,30 @@ def test_load_aware_balancers_avoid_a_server_holding_requests(junction, backends
 def test_round_robin_keeps_sending_to_a_server_holding_requests(junction, backends):
     held = run(junction, backends, "round_robin")
     assert held == 15  # the contrast: half of the requests wait on the slow server
+
+
+class Delayed(EchoHandler):
+    """Answers after the server's own delay: three servers, three speeds."""
+
+    def handle_any(self):
+        time.sleep(self.server.delay)  # the server's speed is the scenario, not a wait
+        EchoHandler.handle_any(self)
+
+    do_GET = handle_any
+
+
+def test_ewma_sends_most_traffic_to_the_fastest_server(junction, backends):
+    servers = backends(3, handler=Delayed, names=["fast", "mid", "slow"])
+    for b, delay in zip(servers, (0.0, 0.02, 0.05)):
+        b.delay = delay
+    conf = CONF.replace("      - { address: 127.0.0.1:%d }\n      - { address: 127.0.0.1:%d }\n",
+                        "      - { address: 127.0.0.1:%d }\n" * 3)
+    j = junction(conf % ("ewma", servers[0].port, servers[1].port, servers[2].port))
+    c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=20)
+    for i in range(60):
+        c.request("GET", "/e/%d" % i)
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200
+    fast, mid, slow = (len(b.received) for b in servers)
+    assert fast > 30 and slow < fast / 3, (fast, mid, slow)

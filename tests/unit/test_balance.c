@@ -173,3 +173,44 @@ Test(balance, random_follows_the_weights)
     cr_assert(seen[2] > 57000 && seen[2] < 63000, "%d", seen[2]);
     jn_lb_random_weighted.destroy(st);
 }
+
+/* ---- ewma ---- */
+
+Test(balance, ewma_prefers_the_faster_server)
+{
+    struct jn_cfg_server servers[2];
+    const uint32_t w[2] = { 1, 1 };
+    struct jn_cfg_upstream up = make_upstream(servers, w, 2);
+    void *st = make_state(&jn_lb_ewma, &up);
+    uint32_t in_flight[2] = { 0, 0 };
+    uint64_t rng = 3;
+    struct jn_lb_ctx ctx = { .in_flight = in_flight, .rng = &rng };
+    jn_lb_ewma.observe(st, 0, 50000, 1000000); /* 50 ms */
+    jn_lb_ewma.observe(st, 1, 2000, 1000000);  /* 2 ms */
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(jn_lb_ewma.pick(st, &ctx), 1);
+    in_flight[1] = 40; /* a queue makes the fast server costlier: 2 ms x 41 > 50 ms x 1 */
+    cr_assert_eq(jn_lb_ewma.pick(st, &ctx), 0);
+    jn_lb_ewma.destroy(st);
+}
+
+Test(balance, ewma_jumps_up_at_once_and_decays_slowly)
+{
+    struct jn_cfg_server servers[2];
+    const uint32_t w[2] = { 1, 1 };
+    struct jn_cfg_upstream up = make_upstream(servers, w, 2);
+    void *st = make_state(&jn_lb_ewma, &up);
+    uint32_t in_flight[2] = { 0, 0 };
+    uint64_t rng = 5;
+    struct jn_lb_ctx ctx = { .in_flight = in_flight, .rng = &rng };
+    jn_lb_ewma.observe(st, 0, 1000, 1000000);
+    jn_lb_ewma.observe(st, 1, 3000, 1000000);
+    cr_assert_eq(jn_lb_ewma.pick(st, &ctx), 0);
+    jn_lb_ewma.observe(st, 0, 100000, 1001000); /* one slow answer: avoided at once */
+    cr_assert_eq(jn_lb_ewma.pick(st, &ctx), 1);
+    jn_lb_ewma.observe(st, 0, 1000, 1002000); /* a fast one 1 ms later barely counts */
+    cr_assert_eq(jn_lb_ewma.pick(st, &ctx), 1);
+    jn_lb_ewma.observe(st, 0, 1000, 61002000); /* a minute later, forgiven */
+    cr_assert_eq(jn_lb_ewma.pick(st, &ctx), 0);
+    jn_lb_ewma.destroy(st);
+}

@@ -1,0 +1,176 @@
+/* Extraction and hashing of the request key for the hashing balancers. */
+#include "balance/hash_key.h"
+
+#include <string.h>
+
+#include "core/common.h"
+
+#define JN_FNV_OFFSET 0xcbf29ce484222325ULL
+#define JN_FNV_PRIME 0x100000001b3ULL
+
+/* FNV-1a alone mixes its last bytes poorly into the high bits; this
+ * multiply-xorshift finaliser spreads every input bit over the whole word. */
+static uint64_t jn_hash_finish(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t jn_fnv_byte(uint64_t h, unsigned char c)
+{
+    return (h ^ c) * JN_FNV_PRIME;
+}
+
+uint64_t jn_hash_bytes(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = JN_FNV_OFFSET;
+    for (size_t i = 0; i < len; i++)
+        h = jn_fnv_byte(h, p[i]);
+    return jn_hash_finish(h);
+}
+
+/* Decodes one byte of form-encoded text at enc[*i] ('+' is a space, %XX a
+ * byte, a malformed escape stands for itself) and advances *i past it. */
+static unsigned char jn_form_byte(const char *enc, size_t len, size_t *i)
+{
+    unsigned char c = (unsigned char)enc[*i];
+    if (c == '+')
+        c = ' ';
+    else if (c == '%' && len - *i >= 3 && jn_hex_digit_value((unsigned char)enc[*i + 1]) >= 0 &&
+             jn_hex_digit_value((unsigned char)enc[*i + 2]) >= 0) {
+        c = (unsigned char)(jn_hex_digit_value((unsigned char)enc[*i + 1]) * 16 +
+                            jn_hex_digit_value((unsigned char)enc[*i + 2]));
+        *i += 2;
+    }
+    (*i)++;
+    return c;
+}
+
+static bool jn_form_eq(const char *enc, size_t len, const char *want)
+{
+    size_t i = 0, j = 0, wlen = strlen(want);
+    while (i < len) {
+        if (j == wlen || jn_form_byte(enc, len, &i) != (unsigned char)want[j])
+            return false;
+        j++;
+    }
+    return j == wlen;
+}
+
+/* The decoded value hashed as it is decoded: no buffer, no length limit. */
+static uint64_t jn_form_hash(const char *enc, size_t len)
+{
+    uint64_t h = JN_FNV_OFFSET;
+    for (size_t i = 0; i < len;)
+        h = jn_fnv_byte(h, jn_form_byte(enc, len, &i));
+    return jn_hash_finish(h);
+}
+
+/* The first query parameter called name; false when there is none. */
+static bool jn_hash_query(struct jn_slice q, const char *name, uint64_t *out)
+{
+    size_t i = 0;
+    while (i < q.len) {
+        const char *p = q.ptr + i;
+        const char *amp = memchr(p, '&', q.len - i);
+        size_t plen = amp ? (size_t)(amp - p) : q.len - i;
+        const char *eq = memchr(p, '=', plen);
+        size_t name_len = eq ? (size_t)(eq - p) : plen;
+        if (plen > 0 && jn_form_eq(p, name_len, name)) {
+            size_t voff = eq ? name_len + 1 : plen;
+            *out = jn_form_hash(p + voff, plen - voff);
+            return true;
+        }
+        i += plen + 1;
+    }
+    return false;
+}
+
+static struct jn_slice jn_trim(const char *p, size_t len)
+{
+    while (len > 0 && (*p == ' ' || *p == '\t')) {
+        p++;
+        len--;
+    }
+    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    return (struct jn_slice){ p, len };
+}
+
+/* Looks for "name=value" among the "; "-separated pairs of one Cookie field. */
+static bool jn_cookie_in(struct jn_slice v, const char *name, struct jn_slice *value)
+{
+    size_t nlen = strlen(name), i = 0;
+    while (i < v.len) {
+        const char *p = v.ptr + i;
+        const char *semi = memchr(p, ';', v.len - i);
+        size_t plen = semi ? (size_t)(semi - p) : v.len - i;
+        const char *eq = memchr(p, '=', plen);
+        if (eq != NULL) {
+            struct jn_slice n = jn_trim(p, (size_t)(eq - p));
+            /* Cookie names are case-sensitive (RFC 6265). */
+            if (n.len == nlen && memcmp(n.ptr, name, nlen) == 0) {
+                *value = jn_trim(eq + 1, plen - (size_t)(eq - p) - 1);
+                return true;
+            }
+        }
+        i += plen + 1;
+    }
+    return false;
+}
+
+/* A request may carry several Cookie fields (HTTP/2 splits them): all count. */
+static bool jn_hash_cookie(const struct jn_http_request *req, const char *name, uint64_t *out)
+{
+    struct jn_slice value;
+    for (size_t i = 0; i < req->nfields; i++) {
+        if (jn_slice_ieq(req->fields[i].name, "cookie") &&
+            jn_cookie_in(req->fields[i].value, name, &value)) {
+            *out = jn_hash_bytes(value.ptr, value.len);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool jn_has_prefix(const char *s, const char *prefix, const char **rest)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(s, prefix, n) != 0)
+        return false;
+    *rest = s + n;
+    return true;
+}
+
+bool jn_hash_key(const char *hash_key, const struct jn_http_request *req, const char *client_ip,
+                 uint64_t *out)
+{
+    const char *name;
+    bool found = false;
+    if (strcmp(hash_key, "path") == 0) {
+        *out = jn_hash_bytes(req->path.ptr, req->path.len);
+        found = true;
+    } else if (jn_has_prefix(hash_key, "header:", &name)) {
+        struct jn_slice v = jn_http_field_get(req->fields, req->nfields, name);
+        if (v.ptr != NULL) {
+            *out = jn_hash_bytes(v.ptr, v.len);
+            found = true;
+        }
+    } else if (jn_has_prefix(hash_key, "cookie:", &name)) {
+        found = jn_hash_cookie(req, name, out);
+    } else if (jn_has_prefix(hash_key, "query:", &name)) {
+        found = jn_hash_query(req->query, name, out);
+    } else {
+        /* client_ip: hashed below, and "found" (it always exists). */
+        *out = jn_hash_bytes(client_ip, strlen(client_ip));
+        return true;
+    }
+    if (!found)
+        *out = jn_hash_bytes(client_ip, strlen(client_ip));
+    return found;
+}
