@@ -2,6 +2,7 @@
 #include "balance/balance.h"
 #include "balance/lb_maglev.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const struct jn_lb_ops *const registry[] = {
@@ -52,4 +53,17 @@ bool jn_lb_two_choices(const struct jn_lb_ctx *ctx, size_t n, int *a, int *b)
     *a = nth_usable(ctx, n, ka);
     *b = nth_usable(ctx, n, kb);
     return true;
+}
+
+void *jn_lb_plain_create(const struct jn_cfg_upstream *up)
+{
+    struct jn_lb_plain *s = calloc(1, sizeof(*s));
+    if (s != NULL)
+        s->up = up;
+    return s;
+}
+
+void jn_lb_plain_destroy(void *state)
+{
+    free(state);
 }

@@ -36,6 +36,13 @@ static inline bool jn_lb_usable(const struct jn_lb_ctx *ctx, size_t i)
     return ctx == NULL || ctx->usable == NULL || ctx->usable[i];
 }
 
+/* The state of algorithms that need nothing but the upstream itself. */
+struct jn_lb_plain {
+    const struct jn_cfg_upstream *up; /* borrowed from the configuration snapshot */
+};
+void *jn_lb_plain_create(const struct jn_cfg_upstream *up);
+void jn_lb_plain_destroy(void *state);
+
 /* Draws two distinct usable servers at random into *a and *b and returns
  * true; with one usable server sets *a to it (or -1 with none) and returns
  * false. The shared first step of p2c and ewma. */

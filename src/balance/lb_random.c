@@ -1,24 +1,10 @@
 /* Weighted random: each usable server is chosen with probability
  * weight / total weight of the usable servers. */
-#include <stdlib.h>
-
 #include "balance/balance.h"
-
-struct random_state {
-    const struct jn_cfg_upstream *up; /* borrowed from the configuration snapshot */
-};
-
-static void *random_create(const struct jn_cfg_upstream *up)
-{
-    struct random_state *s = calloc(1, sizeof(*s));
-    if (s != NULL)
-        s->up = up;
-    return s;
-}
 
 static int random_pick(void *state, const struct jn_lb_ctx *ctx)
 {
-    struct random_state *s = state;
+    const struct jn_lb_plain *s = state;
     uint64_t total = 0;
     for (size_t i = 0; i < s->up->nservers; i++)
         if (jn_lb_usable(ctx, i))
@@ -36,14 +22,9 @@ static int random_pick(void *state, const struct jn_lb_ctx *ctx)
     return -1; /* not reached: r < total */
 }
 
-static void random_destroy(void *state)
-{
-    free(state);
-}
-
 const struct jn_lb_ops jn_lb_random_weighted = {
     .name = "random",
-    .create = random_create,
+    .create = jn_lb_plain_create,
     .pick = random_pick,
-    .destroy = random_destroy,
+    .destroy = jn_lb_plain_destroy,
 };
