@@ -21,10 +21,12 @@
 
 #ifdef JN_CONFIG_TEST_STUBS
 /* Stand-ins for route/router.c and balance/balance.c: compile the regexes
- * (so that freeing them is exercised) and know round_robin only. */
+ * (so that freeing them is exercised) and know round_robin and the hashing
+ * algorithms only. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "balance/lb_maglev.h"
 #include "route/router.h"
 
 static pcre2_code *cfg_stub_compile(const char *pattern, struct jn_cfg_errors *errs,
@@ -59,9 +61,14 @@ void jn_router_free(struct jn_router *r)
     free(r);
 }
 
+bool jn_lb_hashes(const char *name)
+{
+    return strcmp(name, "consistent_hash") == 0 || strcmp(name, "ip_hash") == 0;
+}
+
 bool jn_lb_known(const char *name)
 {
-    return strcmp(name, "round_robin") == 0;
+    return strcmp(name, "round_robin") == 0 || jn_lb_hashes(name);
 }
 #endif
 
@@ -688,6 +695,66 @@ Test(config, upstream_checks)
                       "  u: { servers: [ { address: \"[::1]:2\" } ] }\n",
                       2, "t.yaml:4:3: upstream name: invalid name 'bad name'",
                       "t.yaml:6:3: duplicate upstream 'u' (first at line 5)");
+}
+
+/* An upstream u with the given keys (each line indented by four spaces). */
+#define HASH_UP(keys)                                                                              \
+    LISTENER "upstreams:\n  u:\n" keys "    servers: [ { address: 127.0.0.1:9 } ]\n"
+
+Test(config, hashing_keys_load_with_their_defaults)
+{
+    struct jn_config *cfg = cfg_expect_ok(HASH_UP("    balance: consistent_hash\n"
+                                                  "    hash_key: header:X-User\n"
+                                                  "    hash_table_size: 1000003\n"
+                                                  "    hash_balance_factor: 125\n"));
+    cr_expect_str_eq(cfg->upstreams[0].hash_key, "header:X-User");
+    cr_expect_eq(cfg->upstreams[0].hash_table_size, 1000003);
+    cr_expect_eq(cfg->upstreams[0].hash_balance_factor, 125);
+    jn_config_unref(cfg);
+    cfg = cfg_expect_ok(HASH_UP("    balance: ip_hash\n"));
+    cr_expect_str_eq(cfg->upstreams[0].hash_key, "client_ip", "ip_hash implies client_ip");
+    cr_expect_eq(cfg->upstreams[0].hash_table_size, 65537);
+    cr_expect_eq(cfg->upstreams[0].hash_balance_factor, 0);
+    jn_config_unref(cfg);
+    cfg = cfg_expect_ok(HASH_UP("    hash_key: client_ip\n    balance: ip_hash\n"));
+    jn_config_unref(cfg);
+    cfg = cfg_expect_ok(LISTENER UPSTREAM_U);
+    cr_expect_null(cfg->upstreams[0].hash_key);
+    jn_config_unref(cfg);
+    static const char *const keys[] = {"client_ip", "path", "cookie:sid", "query:user id"};
+    for (size_t i = 0; i < JN_ARRAY_LEN(keys); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 HASH_UP("    balance: consistent_hash\n    hash_key: \"%s\"\n"), keys[i]);
+        jn_config_unref(cfg_expect_ok(yaml));
+    }
+}
+
+Test(config, hashing_keys_are_checked_at_their_position)
+{
+    cfg_expect_errors(HASH_UP("    balance: consistent_hash\n"), 1,
+                      "t.yaml:5:14: balance: consistent_hash needs a hash_key");
+    cfg_expect_errors(HASH_UP("    hash_key: path\n    balance: round_robin\n"), 1,
+                      "t.yaml:5:5: hash_key: only used by balance: consistent_hash or ip_hash");
+    cfg_expect_errors(HASH_UP("    hash_table_size: 65537\n    hash_balance_factor: 150\n"), 2,
+                      "t.yaml:5:5: hash_table_size: only used by balance: consistent_hash",
+                      "t.yaml:6:5: hash_balance_factor: only used by balance: consistent_hash");
+    cfg_expect_errors(HASH_UP("    balance: ip_hash\n    hash_key: path\n"), 1,
+                      "t.yaml:6:15: hash_key: ip_hash always hashes client_ip");
+    cfg_expect_errors(HASH_UP("    balance: consistent_hash\n    hash_key: \"header:\"\n"), 1,
+                      "t.yaml:6:15: hash_key: invalid value 'header:'");
+    cfg_expect_errors(HASH_UP("    balance: consistent_hash\n    hash_key: \"cookie:a b\"\n"), 1,
+                      "t.yaml:6:15: hash_key: invalid value 'cookie:a b'");
+    cfg_expect_errors(HASH_UP("    balance: consistent_hash\n    hash_key: ip\n"), 1,
+                      "t.yaml:6:15: hash_key: invalid value 'ip'");
+    cfg_expect_errors(HASH_UP("    balance: ip_hash\n    hash_table_size: 65536\n"), 1,
+                      "t.yaml:6:22: hash_table_size: 65536 is not a prime number");
+    cfg_expect_errors(HASH_UP("    balance: ip_hash\n    hash_table_size: 5\n"), 1,
+                      "t.yaml:6:22: hash_table_size: 5 is out of range (7 to 1000003)");
+    cfg_expect_errors(HASH_UP("    balance: ip_hash\n    hash_table_size: 1000033\n"), 1,
+                      "t.yaml:6:22: hash_table_size: 1000033 is out of range");
+    cfg_expect_errors(HASH_UP("    balance: ip_hash\n    hash_balance_factor: 99\n"), 1,
+                      "t.yaml:6:26: hash_balance_factor: 99 is below 100");
 }
 
 Test(config, route_needs_exactly_one_target)
