@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "http/query.h"
 
 #define JN_FNV_OFFSET 0xcbf29ce484222325ULL
 #define JN_FNV_PRIME 0x100000001b3ULL
@@ -34,34 +35,6 @@ uint64_t jn_hash_bytes(const void *data, size_t len)
     return jn_hash_finish(h);
 }
 
-/* Decodes one byte of form-encoded text at enc[*i] ('+' is a space, %XX a
- * byte, a malformed escape stands for itself) and advances *i past it. */
-static unsigned char jn_form_byte(const char *enc, size_t len, size_t *i)
-{
-    unsigned char c = (unsigned char)enc[*i];
-    if (c == '+')
-        c = ' ';
-    else if (c == '%' && len - *i >= 3 && jn_hex_digit_value((unsigned char)enc[*i + 1]) >= 0 &&
-             jn_hex_digit_value((unsigned char)enc[*i + 2]) >= 0) {
-        c = (unsigned char)(jn_hex_digit_value((unsigned char)enc[*i + 1]) * 16 +
-                            jn_hex_digit_value((unsigned char)enc[*i + 2]));
-        *i += 2;
-    }
-    (*i)++;
-    return c;
-}
-
-static bool jn_form_eq(const char *enc, size_t len, const char *want)
-{
-    size_t i = 0, j = 0, wlen = strlen(want);
-    while (i < len) {
-        if (j == wlen || jn_form_byte(enc, len, &i) != (unsigned char)want[j])
-            return false;
-        j++;
-    }
-    return j == wlen;
-}
-
 /* The decoded value hashed as it is decoded: no buffer, no length limit. */
 static uint64_t jn_form_hash(const char *enc, size_t len)
 {
@@ -74,21 +47,11 @@ static uint64_t jn_form_hash(const char *enc, size_t len)
 /* The first query parameter called name; false when there is none. */
 static bool jn_hash_query(struct jn_slice q, const char *name, uint64_t *out)
 {
-    size_t i = 0;
-    while (i < q.len) {
-        const char *p = q.ptr + i;
-        const char *amp = memchr(p, '&', q.len - i);
-        size_t plen = amp ? (size_t)(amp - p) : q.len - i;
-        const char *eq = memchr(p, '=', plen);
-        size_t name_len = eq ? (size_t)(eq - p) : plen;
-        if (plen > 0 && jn_form_eq(p, name_len, name)) {
-            size_t voff = eq ? name_len + 1 : plen;
-            *out = jn_form_hash(p + voff, plen - voff);
-            return true;
-        }
-        i += plen + 1;
-    }
-    return false;
+    struct jn_slice v;
+    if (!jn_query_find(q, name, strlen(name), &v))
+        return false;
+    *out = jn_form_hash(v.ptr, v.len);
+    return true;
 }
 
 static struct jn_slice jn_trim(const char *p, size_t len)

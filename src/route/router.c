@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "core/arena.h"
+#include "http/query.h"
 
 /* Secondary path matchers an item must still check: a route with several
  * path matchers is filed under the most specific one only. */
@@ -158,34 +159,6 @@ static struct jn_slice jn_rt_host_trim(struct jn_slice h)
     return h;
 }
 
-static int jn_rt_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = jn_lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Compares form-encoded text ('+' a space, %XX a byte; a malformed escape
- * stands for itself) with want, decoding on the fly: no buffer needed. */
-static bool jn_rt_form_eq(const char *enc, size_t len, const char *want, size_t wlen)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < len; i++, j++) {
-        int c = (unsigned char)enc[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%' && len - i >= 3 && jn_rt_hex(enc[i + 1]) >= 0 &&
-                   jn_rt_hex(enc[i + 2]) >= 0) {
-            c = jn_rt_hex(enc[i + 1]) * 16 + jn_rt_hex(enc[i + 2]);
-            i += 2;
-        }
-        if (j == wlen || (unsigned char)want[j] != c)
-            return false;
-    }
-    return j == wlen;
-}
-
 static size_t jn_rt_kv_len(const struct jn_cfg_kv *kv)
 {
     return kv->value_len ? kv->value_len : strlen(kv->value);
@@ -194,23 +167,10 @@ static size_t jn_rt_kv_len(const struct jn_cfg_kv *kv)
 /* The first parameter named kv->name decides; a NULL value only asks for presence. */
 static bool jn_rt_query_ok(struct jn_slice q, const struct jn_cfg_kv *kv)
 {
-    size_t nlen = strlen(kv->name);
-    size_t i = 0;
-    while (i < q.len) {
-        const char *p = q.ptr + i;
-        const char *amp = memchr(p, '&', q.len - i);
-        size_t plen = amp ? (size_t)(amp - p) : q.len - i;
-        const char *eq = memchr(p, '=', plen);
-        size_t name_len = eq ? (size_t)(eq - p) : plen;
-        if (plen > 0 && jn_rt_form_eq(p, name_len, kv->name, nlen)) {
-            if (kv->value == NULL)
-                return true;
-            size_t voff = eq ? name_len + 1 : plen;
-            return jn_rt_form_eq(p + voff, plen - voff, kv->value, jn_rt_kv_len(kv));
-        }
-        i += plen + 1;
-    }
-    return false;
+    struct jn_slice v;
+    if (!jn_query_find(q, kv->name, strlen(kv->name), &v))
+        return false;
+    return kv->value == NULL || jn_form_eq(v.ptr, v.len, kv->value, jn_rt_kv_len(kv));
 }
 
 /* Segment-boundary prefix test, as the trie does it, for a route that has a

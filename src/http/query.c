@@ -1,0 +1,49 @@
+/* Query strings read in place. */
+#include "http/query.h"
+
+unsigned char jn_form_byte(const char *enc, size_t len, size_t *i)
+{
+    unsigned char c = (unsigned char)enc[*i];
+    if (c == '+') {
+        c = ' ';
+    } else if (c == '%' && len - *i >= 3) {
+        int hi = jn_hex_digit_value((unsigned char)enc[*i + 1]);
+        int lo = jn_hex_digit_value((unsigned char)enc[*i + 2]);
+        if (hi >= 0 && lo >= 0) {
+            c = (unsigned char)(hi * 16 + lo);
+            *i += 2;
+        }
+    }
+    (*i)++;
+    return c;
+}
+
+bool jn_form_eq(const char *enc, size_t len, const char *want, size_t wlen)
+{
+    size_t i = 0, j = 0;
+    while (i < len) {
+        if (j == wlen || jn_form_byte(enc, len, &i) != (unsigned char)want[j])
+            return false;
+        j++;
+    }
+    return j == wlen;
+}
+
+bool jn_query_find(struct jn_slice q, const char *name, size_t nlen, struct jn_slice *value)
+{
+    size_t i = 0;
+    while (i < q.len) {
+        const char *p = q.ptr + i;
+        const char *amp = memchr(p, '&', q.len - i);
+        size_t plen = amp ? (size_t)(amp - p) : q.len - i;
+        const char *eq = memchr(p, '=', plen);
+        size_t name_len = eq ? (size_t)(eq - p) : plen;
+        if (plen > 0 && jn_form_eq(p, name_len, name, nlen)) {
+            size_t voff = eq ? name_len + 1 : plen;
+            *value = (struct jn_slice){ p + voff, plen - voff };
+            return true;
+        }
+        i += plen + 1;
+    }
+    return false;
+}
