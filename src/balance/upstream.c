@@ -26,11 +26,15 @@ int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream 
     size_t n = cfg->nservers ? cfg->nservers : 1;
     rt->servers = calloc(n, sizeof(*rt->servers));
     rt->in_flight = calloc(n, sizeof(*rt->in_flight));
+    rt->usable = calloc(n, sizeof(*rt->usable));
     rt->lb_state = rt->lb->create(cfg);
-    if (rt->servers == NULL || rt->in_flight == NULL || rt->lb_state == NULL) {
+    if (rt->servers == NULL || rt->in_flight == NULL || rt->usable == NULL ||
+        rt->lb_state == NULL) {
         jn_upstream_rt_destroy(rt);
         return JN_ENOMEM;
     }
+    for (size_t i = 0; i < cfg->nservers; i++)
+        rt->usable[i] = !cfg->servers[i].drain;
     return 0;
 }
 
@@ -46,6 +50,8 @@ void jn_upstream_rt_destroy(struct jn_upstream_rt *rt)
         rt->lb->destroy(rt->lb_state);
     free(rt->servers);
     free(rt->in_flight);
+    free(rt->usable);
+    rt->usable = NULL;
     rt->servers = NULL;
     rt->in_flight = NULL;
     rt->lb_state = NULL;
@@ -53,7 +59,7 @@ void jn_upstream_rt_destroy(struct jn_upstream_rt *rt)
 
 int jn_upstream_pick(struct jn_upstream_rt *rt, const uint64_t *hash)
 {
-    struct jn_lb_ctx ctx = { .in_flight = rt->in_flight, .usable = NULL, .rng = &rt->rng,
+    struct jn_lb_ctx ctx = { .in_flight = rt->in_flight, .usable = rt->usable, .rng = &rt->rng,
                              .hash = hash != NULL ? *hash : 0, .has_hash = hash != NULL };
     return rt->lb->pick(rt->lb_state, &ctx);
 }
@@ -189,7 +195,8 @@ void jn_upconn_release(struct jn_upconn *uc)
     uc->on_event = NULL;
     /* A connection the server closed, or that holds bytes nobody asked
      * for, would poison the next exchange. */
-    if (s->nidle >= rt->cfg->keepalive || uc->hup || (uc->can_read && !still_idle(uc))) {
+    if (s->nidle >= rt->cfg->keepalive || !rt->usable[uc->server] || uc->hup ||
+        (uc->can_read && !still_idle(uc))) {
         jn_upconn_close(uc);
         return;
     }

@@ -43,6 +43,7 @@ struct jn_upstream_rt {
     void *lb_state;                     /* owned */
     struct jn_upstream_server_rt *servers; /* owned, cfg->nservers entries */
     uint32_t *in_flight;                /* owned: same numbers laid out for the balancer */
+    bool *usable;                       /* owned: per server, false while draining */
     struct jn_loop *loop;               /* borrowed: the worker's loop */
     uint64_t rng;                       /* random state for the balancer, never 0 */
     uint64_t idle_timeout_ms;

@@ -66,6 +66,7 @@ struct jn_cfg_server {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     uint32_t weight; /* 1..1000, default 1 */
+    bool drain;      /* no new requests; those in flight finish */
     struct jn_cfg_pos pos;
 };
 

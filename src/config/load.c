@@ -237,6 +237,7 @@ static void jn_ld_set_listeners(struct jn_ld *ld, const struct jn_ld_key *key, y
 static const struct jn_ld_key jn_server_keys[] = {
     JN_LD_REQ("address", jn_ld_set_server_address, 0),
     JN_LD_NUM("weight", jn_ld_set_u32, offsetof(struct jn_cfg_server, weight), 1, 1000),
+    JN_LD_KEY("drain", jn_ld_set_bool, offsetof(struct jn_cfg_server, drain)),
 };
 static const struct jn_ld_table jn_server_table = JN_LD_TABLE("server", jn_server_keys);
 

@@ -106,3 +106,43 @@ def test_ewma_sends_most_traffic_to_the_fastest_server(junction, backends):
         assert r.status == 200
     fast, mid, slow = (len(b.received) for b in servers)
     assert fast > 30 and slow < fast / 3, (fast, mid, slow)
+
+
+DRAIN = """
+workers: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:{port}
+access_log: { path: none }
+upstreams:
+  app:
+    balance: %s
+    servers:
+      - { address: 127.0.0.1:%d, drain: true }
+      - { address: 127.0.0.1:%d }
+  gone:
+    servers:
+      - { address: 127.0.0.1:%d, drain: true }
+routes:
+  - name: gone
+    match: { path_prefix: /gone }
+    upstream: gone
+  - name: app
+    upstream: app
+"""
+
+
+@pytest.mark.parametrize("balance", ["round_robin", "least_conn", "p2c", "random", "ewma"])
+def test_a_draining_server_gets_no_new_requests(junction, backends, balance):
+    drained, live = backends(2, names=["drained", "live"])
+    j = junction(DRAIN % (balance, drained.port, live.port, drained.port))
+    c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=10)
+    for i in range(20):
+        c.request("GET", "/d/%d" % i)
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200
+    assert len(drained.received) == 0 and len(live.received) == 20
+    c.request("GET", "/gone/x")  # every server draining: 503 at once
+    r = c.getresponse()
+    assert r.status == 503 and b"request_id" in r.read()
