@@ -219,7 +219,7 @@ static void jn_ld_set_listeners(struct jn_ld *ld, const struct jn_ld_key *key, y
     if (names == NULL || addrs == NULL || cfg->listeners == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
-        struct jn_ld_found found[2];
+        struct jn_ld_found found[JN_ARRAY_LEN(jn_listener_keys)];
         yaml_node_t *item = jn_ld_seq_item(ld, value, i);
         struct jn_cfg_listener *l = &cfg->listeners[cfg->nlisteners];
         if (item == NULL || !jn_ld_map(ld, item, &jn_listener_table, l, found))
@@ -257,7 +257,7 @@ static void jn_ld_set_servers(struct jn_ld *ld, const struct jn_ld_key *key, yam
     if (addrs == NULL || up->servers == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
-        struct jn_ld_found found[2];
+        struct jn_ld_found found[JN_ARRAY_LEN(jn_server_keys)];
         yaml_node_t *item = jn_ld_seq_item(ld, value, i);
         struct jn_cfg_server *s = &up->servers[up->nservers];
         s->weight = 1;

@@ -304,7 +304,7 @@ static void jn_ld_set_rewrite(struct jn_ld *ld, const struct jn_ld_key *key, yam
                               void *obj)
 {
     struct jn_cfg_rewrite *rw = (struct jn_cfg_rewrite *)((char *)obj + key->offset);
-    struct jn_ld_found found[2];
+    struct jn_ld_found found[JN_ARRAY_LEN(jn_rewrite_keys)];
     if (!jn_ld_map(ld, value, &jn_rewrite_table, rw, found))
         return;
     const char *err =
@@ -347,7 +347,7 @@ static void jn_ld_set_respond(struct jn_ld *ld, const struct jn_ld_key *key, yam
                               void *obj)
 {
     struct jn_cfg_respond *r = (struct jn_cfg_respond *)((char *)obj + key->offset);
-    struct jn_ld_found found[3];
+    struct jn_ld_found found[JN_ARRAY_LEN(jn_respond_keys)];
     r->status = 200;
     if (!jn_ld_map(ld, value, &jn_respond_table, r, found))
         return;
