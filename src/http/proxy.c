@@ -396,7 +396,9 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
 static enum jn_filter_verdict strip_then_filter(struct jn_stream *s, struct jn_fields *f)
 {
     jn_h1_strip_hop_by_hop(f);
-    return jn_chain_request(s, f);
+    enum jn_filter_verdict v = jn_chain_request(s, f);
+    s->req.nfields = f->n; /* the request as the filters left it (hash keys read it) */
+    return v;
 }
 
 void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
