@@ -32,7 +32,6 @@ struct jn_upconn {
 };
 
 struct jn_upstream_server_rt {
-    uint32_t in_flight;
     struct jn_upconn *idle; /* owned: idle connections, most recent first */
     uint32_t nidle;
 };
@@ -42,7 +41,7 @@ struct jn_upstream_rt {
     const struct jn_lb_ops *lb;
     void *lb_state;                     /* owned */
     struct jn_upstream_server_rt *servers; /* owned, cfg->nservers entries */
-    uint32_t *in_flight;                /* owned: same numbers laid out for the balancer */
+    uint32_t *in_flight;                /* owned: requests in flight per server, this worker */
     bool *usable;                       /* owned: per server, false while draining */
     struct jn_loop *loop;               /* borrowed: the worker's loop */
     uint64_t rng;                       /* random state for the balancer, never 0 */

@@ -374,7 +374,6 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
         respond_error(s, 503, "no upstream server available");
         return;
     }
-    s->up->servers[s->server].in_flight++;
     s->up->in_flight[s->server]++;
     s->counted = true;
     if (build_upstream_head(s, f, m) != 0) {
@@ -448,6 +447,16 @@ static const struct jn_cfg_timeouts *timeouts(struct jn_stream *s)
     return &s->gen->cfg->timeouts;
 }
 
+/* Closes the stream's upstream connection, if any: it is in an unknown
+ * state and must not be pooled. */
+static void drop_upconn(struct jn_stream *s)
+{
+    if (s->uc != NULL) {
+        jn_upconn_close(s->uc);
+        s->uc = NULL;
+    }
+}
+
 /* The upstream failed. A request that is safe to replay, on a reused
  * connection that the server closed before answering, is retried once on a
  * fresh connection; otherwise the client gets 502/504, or loses the
@@ -457,10 +466,7 @@ static void upstream_fail(struct jn_stream *s, uint16_t status, const char *why)
     struct jn_upconn *uc = s->uc;
     bool replay = uc != NULL && uc->reused && s->retryable && !s->retried && status == 502 &&
                   !s->resp_head_sent && jn_buf_empty(&s->resp_in);
-    if (uc != NULL) {
-        jn_upconn_close(uc);
-        s->uc = NULL;
-    }
+    drop_upconn(s);
     if (replay) {
         s->retried = true;
         s->upstream_eof = false;
@@ -543,10 +549,7 @@ static int pump_request(struct jn_stream *s)
 static int bad_request_body(struct jn_stream *s, const char *err)
 {
     s->error = err ? err : "invalid request body framing";
-    if (s->uc) {
-        jn_upconn_close(s->uc);
-        s->uc = NULL;
-    }
+    drop_upconn(s);
     if (s->resp_head_sent) {
         jn_client_close(s->client);
         return -1;
@@ -827,10 +830,7 @@ void jn_proxy_client_timeout(struct jn_stream *s)
         return;
     }
     if (s->phase == JN_STREAM_UPSTREAM && !s->resp_head_sent && !s->req_body.done) {
-        if (s->uc) {
-            jn_upconn_close(s->uc);
-            s->uc = NULL;
-        }
+        drop_upconn(s);
         respond_error(s, 408, "request body timeout");
         return;
     }
@@ -846,7 +846,6 @@ static void release_upstream(struct jn_stream *s)
 {
     struct jn_upconn *uc = s->uc;
     if (s->counted) {
-        s->up->servers[s->server].in_flight--;
         s->up->in_flight[s->server]--;
         s->counted = false;
     }
