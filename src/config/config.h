@@ -70,6 +70,59 @@ struct jn_cfg_server {
     struct jn_cfg_pos pos;
 };
 
+/* Active health checks (health:). One checker per upstream, in the health
+ * thread; its verdicts are shared with every worker. */
+struct jn_cfg_health {
+    bool enabled;               /* health: present */
+    bool tcp;                   /* type: tcp (connect only); default http */
+    char *path;                 /* default "/" */
+    char *host;                 /* Host of the check request; NULL = the server's address */
+    uint64_t interval;          /* ms, default 5s */
+    uint64_t timeout;           /* ms, default 1s */
+    uint32_t healthy_threshold;   /* consecutive passes to come back, default 2 */
+    uint32_t unhealthy_threshold; /* consecutive failures to leave, default 3 */
+    uint16_t *expect_status;    /* NULL/0 = any 2xx or 3xx */
+    size_t nexpect_status;
+};
+
+/* Passive health (outlier:): servers that keep failing real requests are
+ * ejected for a while. */
+struct jn_cfg_outlier {
+    bool enabled;                 /* outlier: present */
+    uint32_t consecutive_failures; /* default 5 */
+    uint16_t *failure_status;     /* default 502, 503, 504 */
+    size_t nfailure_status;
+    uint64_t ejection_time;       /* ms, default 30s; doubles on repeated ejections */
+    uint32_t max_ejected_percent; /* default 50 */
+};
+
+enum jn_retry_on {
+    JN_RETRY_CONNECT = 1 << 0, /* connect_failure: nothing was sent, always safe */
+    JN_RETRY_RESET = 1 << 1,   /* reset: the connection failed before a response */
+    JN_RETRY_TIMEOUT = 1 << 2, /* timeout: no response head in time */
+};
+
+struct jn_cfg_retries {
+    uint32_t attempts;      /* retries after the first try, default 1 */
+    uint32_t on;            /* JN_RETRY_* bits, default connect_failure */
+    uint16_t *status;       /* response statuses that are retried (5xx) */
+    size_t nstatus;
+    uint32_t budget_percent; /* retries as a share of recent requests, default 20 */
+};
+
+/* Circuit breaker per server (limits:). 0 = no limit. */
+struct jn_cfg_limits {
+    uint32_t max_connections; /* connections open to one server, idle ones included */
+    uint32_t max_pending;     /* requests waiting for a connection to one server */
+    uint64_t queue_timeout;   /* ms a request may wait, default 1s */
+};
+
+struct jn_cfg_sticky {
+    char *cookie;   /* NULL = no session persistence */
+    uint64_t ttl;   /* ms; 0 = a session cookie */
+    char *secret;   /* keys the cookie value; NULL = derived from the upstream's name */
+};
+
 struct jn_cfg_upstream {
     char *name;
     char *balance; /* a name the balance registry knows, default "round_robin" */
@@ -79,6 +132,14 @@ struct jn_cfg_upstream {
     char *hash_key;     /* what hashing balancers hash ("header:X-User"); NULL = none */
     uint32_t hash_table_size;     /* Maglev lookup table size, a prime; default 65537 */
     uint32_t hash_balance_factor; /* bounded load, percent of the average (>= 100); 0 = unbounded */
+    uint64_t ewma_decay;    /* ms, peak-EWMA time constant, default 10s */
+    uint64_t ewma_initial_us; /* latency assumed for a server not measured yet, default 1ms */
+    struct jn_cfg_health health;
+    struct jn_cfg_outlier outlier;
+    struct jn_cfg_retries retries;
+    struct jn_cfg_limits limits;
+    struct jn_cfg_sticky sticky;
+    uint64_t slow_start;    /* ms to ramp a returning server from 10% to full weight; 0 = off */
     size_t index;       /* position in jn_config.upstreams */
     struct jn_cfg_pos pos;
 };

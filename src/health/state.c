@@ -1,0 +1,187 @@
+/* Shared server state: verdicts, outlier ejection, slow start and the retry
+ * budget, as atomics read by every worker. */
+#include "health/state.h"
+
+#include <stdlib.h>
+
+#include "core/common.h"
+#include "core/log.h"
+
+#define RETRY_WINDOW_MS 10000   /* the budget looks at the last 10-20 s */
+#define RETRY_MIN_PER_WINDOW 10 /* a quiet pool may still retry this many times */
+#define MAX_EJECTION_MS (300 * 1000)
+
+static struct jn_pool_state *pools;
+static size_t npools;
+
+int jn_pools_create(const struct jn_config *cfg)
+{
+    pools = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*pools));
+    if (pools == NULL)
+        return JN_ENOMEM;
+    npools = cfg->nupstreams;
+    for (size_t i = 0; i < npools; i++) {
+        pools[i].cfg = &cfg->upstreams[i];
+        pools[i].servers = calloc(cfg->upstreams[i].nservers, sizeof(*pools[i].servers));
+        if (pools[i].servers == NULL) {
+            jn_pools_destroy();
+            return JN_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+struct jn_pool_state *jn_pool_get(size_t index)
+{
+    return index < npools ? &pools[index] : NULL;
+}
+
+void jn_pools_destroy(void)
+{
+    for (size_t i = 0; i < npools && pools != NULL; i++)
+        free(pools[i].servers);
+    free(pools);
+    pools = NULL;
+    npools = 0;
+}
+
+static void bump(struct jn_pool_state *p)
+{
+    atomic_fetch_add_explicit(&p->version, 1, memory_order_release);
+}
+
+bool jn_server_usable(struct jn_pool_state *p, size_t i, uint64_t now_ms, uint64_t *until)
+{
+    struct jn_server_state *s = &p->servers[i];
+    if (atomic_load_explicit(&s->check_down, memory_order_relaxed))
+        return false;
+    uint64_t ej = atomic_load_explicit(&s->ejected_until, memory_order_relaxed);
+    if (ej == 0)
+        return true;
+    if (now_ms < ej) {
+        if (ej < *until)
+            *until = ej;
+        return false;
+    }
+    /* The ejection is over: the first to notice takes it off the count. */
+    if (atomic_compare_exchange_strong(&s->ejected_until, &ej, 0)) {
+        atomic_fetch_sub(&p->nejected, 1);
+        atomic_store(&s->back_since, now_ms);
+        atomic_store(&s->failures, 0);
+        jn_log(JN_LOG_WARN, "upstream %s: server %s: ejection over, back in the pool", p->cfg->name,
+               p->cfg->servers[i].address);
+        bump(p);
+    }
+    return true;
+}
+
+/* Takes server i out for ejection_time x 2^(ejections in a row), when the
+ * pool's cap allows. The run of ejections is forgiven once the server has
+ * stayed in for as long as its last ejection. */
+static void eject(struct jn_pool_state *p, size_t i, uint64_t now_ms)
+{
+    const struct jn_cfg_outlier *o = &p->cfg->outlier;
+    struct jn_server_state *s = &p->servers[i];
+    uint32_t cap = (uint32_t)(p->cfg->nservers * o->max_ejected_percent / 100);
+    if (cap == 0 && o->max_ejected_percent > 0)
+        cap = 1;
+    uint32_t n = atomic_load(&p->nejected);
+    do {
+        if (n >= cap)
+            return; /* failures keep counting; the next one tries again */
+    } while (!atomic_compare_exchange_weak(&p->nejected, &n, n + 1));
+    uint32_t times = atomic_load(&s->ejections);
+    uint64_t back = atomic_load(&s->back_since);
+    uint64_t last = o->ejection_time << JN_MIN(times > 0 ? times - 1 : 0, 16u);
+    if (times > 0 && back != 0 && now_ms - back > JN_MIN(last, (uint64_t)MAX_EJECTION_MS))
+        times = 0;
+    uint64_t span = JN_MIN(o->ejection_time << JN_MIN(times, 16u), (uint64_t)MAX_EJECTION_MS);
+    atomic_store(&s->ejections, times + 1);
+    uint64_t expected = 0;
+    if (!atomic_compare_exchange_strong(&s->ejected_until, &expected, now_ms + span)) {
+        atomic_fetch_sub(&p->nejected, 1); /* another worker ejected it first */
+        return;
+    }
+    jn_log(JN_LOG_WARN, "upstream %s: server %s ejected for %llu ms after %u failures in a row",
+           p->cfg->name, p->cfg->servers[i].address, (unsigned long long)span,
+           atomic_load(&s->failures));
+    bump(p);
+}
+
+void jn_pool_report(struct jn_pool_state *p, size_t server, enum jn_outcome o, uint64_t now_ms)
+{
+    struct jn_server_state *s = &p->servers[server];
+    if (o == JN_OUT_OK) {
+        if (atomic_load_explicit(&s->failures, memory_order_relaxed) != 0)
+            atomic_store_explicit(&s->failures, 0, memory_order_relaxed);
+        return;
+    }
+    if (!p->cfg->outlier.enabled)
+        return;
+    uint32_t n = atomic_fetch_add(&s->failures, 1) + 1;
+    if (n >= p->cfg->outlier.consecutive_failures && atomic_load(&s->ejected_until) == 0)
+        eject(p, server, now_ms);
+}
+
+void jn_pool_set_checked(struct jn_pool_state *p, size_t server, bool up, uint64_t now_ms)
+{
+    struct jn_server_state *s = &p->servers[server];
+    if (atomic_exchange(&s->check_down, !up) == !up)
+        return;
+    if (up)
+        atomic_store(&s->back_since, now_ms);
+    jn_log(JN_LOG_WARN, "upstream %s: server %s is %s (health check)", p->cfg->name,
+           p->cfg->servers[server].address, up ? "up" : "down");
+    bump(p);
+}
+
+/* Moves the budget's window forward: the current one becomes the previous. */
+static size_t budget_window(struct jn_pool_state *p, uint64_t now_ms)
+{
+    uint64_t w = now_ms / RETRY_WINDOW_MS;
+    uint64_t cur = atomic_load_explicit(&p->window, memory_order_relaxed);
+    if (w != cur && atomic_compare_exchange_strong(&p->window, &cur, w)) {
+        size_t next = w & 1;
+        /* A gap longer than a window leaves nothing recent behind. */
+        if (w - cur > 1) {
+            atomic_store(&p->requests[!next], 0);
+            atomic_store(&p->retries[!next], 0);
+        }
+        atomic_store(&p->requests[next], 0);
+        atomic_store(&p->retries[next], 0);
+    }
+    return w & 1;
+}
+
+void jn_pool_count_request(struct jn_pool_state *p, uint64_t now_ms)
+{
+    size_t w = budget_window(p, now_ms);
+    atomic_fetch_add_explicit(&p->requests[w], 1, memory_order_relaxed);
+}
+
+bool jn_pool_retry_allowed(struct jn_pool_state *p, uint64_t now_ms)
+{
+    size_t w = budget_window(p, now_ms);
+    uint64_t req = atomic_load(&p->requests[0]) + atomic_load(&p->requests[1]);
+    uint64_t ret = atomic_load(&p->retries[0]) + atomic_load(&p->retries[1]);
+    uint64_t cap = req * p->cfg->retries.budget_percent / 100;
+    if (ret >= cap && ret >= RETRY_MIN_PER_WINDOW)
+        return false;
+    atomic_fetch_add(&p->retries[w], 1);
+    return true;
+}
+
+uint32_t jn_server_ramp(struct jn_pool_state *p, size_t i, uint64_t now_ms, uint64_t *until)
+{
+    uint64_t span = p->cfg->slow_start;
+    uint64_t back = atomic_load_explicit(&p->servers[i].back_since, memory_order_relaxed);
+    if (span == 0 || back == 0 || now_ms >= back + span)
+        return 1000;
+    /* Steps of a twentieth of the ramp keep refreshes rare. */
+    uint64_t step = JN_MAX(span / 20, (uint64_t)1);
+    uint64_t done = now_ms - back;
+    uint64_t next = back + (done / step + 1) * step;
+    if (next < *until)
+        *until = next;
+    return (uint32_t)(100 + 900 * done / span);
+}
