@@ -106,6 +106,7 @@ static bool jn_config_defaults(struct jn_config *cfg)
         .upstream_response = 60000,
         .upstream_idle = 60000,
         .drain = 10000,
+        .tunnel_idle = 60 * 60 * 1000,
     };
     cfg->http = (struct jn_cfg_http){
         .max_request_line = 8 << 10,

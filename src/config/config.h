@@ -53,12 +53,25 @@ struct jn_cfg_header_ops {
     size_t nremove;
 };
 
+enum jn_listener_protocol {
+    JN_PROTO_HTTP, /* HTTP/1.1 requests, routed */
+    JN_PROTO_TCP,  /* L4: each connection relayed to a server of one upstream */
+};
+
+/* The PROXY protocol header a tcp listener sends to the server first. */
+enum jn_proxy_protocol { JN_PROXY_PROTOCOL_NONE, JN_PROXY_PROTOCOL_V1, JN_PROXY_PROTOCOL_V2 };
+
 struct jn_cfg_listener {
     char *name;
     char *address; /* as written: "127.0.0.1:8080", "[::1]:8080", ":8080" */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    enum jn_listener_protocol protocol;     /* default http */
+    char *upstream_name;                    /* tcp only: where connections go, as written */
+    struct jn_cfg_upstream *upstream;       /* borrowed: resolved from upstream_name */
+    enum jn_proxy_protocol proxy_protocol;  /* tcp only; default none */
     struct jn_cfg_pos pos;
+    struct jn_cfg_pos upstream_pos;         /* of upstream_name: resolved after upstreams */
 };
 
 struct jn_cfg_server {
@@ -200,6 +213,7 @@ struct jn_cfg_timeouts { /* milliseconds */
     uint64_t upstream_response; /* default 60s */
     uint64_t upstream_idle;     /* default 60s */
     uint64_t drain;             /* default 10s: graceful shutdown limit */
+    uint64_t tunnel_idle;       /* default 1h: silence in both directions of a tunnel */
 };
 
 enum jn_escaped_slash { JN_SLASH_KEEP, JN_SLASH_DECODE, JN_SLASH_REJECT };

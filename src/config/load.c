@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -196,11 +197,74 @@ static const char *jn_ld_canonical(struct jn_ld *ld, const char *text,
     return jn_ld_strdup(ld, buf, strlen(buf));
 }
 
+static void jn_ld_set_protocol(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                               void *obj)
+{
+    static const struct jn_ld_choice choices[] = {
+        {"http", JN_PROTO_HTTP},
+        {"tcp", JN_PROTO_TCP},
+    };
+    int v;
+    if (jn_ld_choose(ld, value, key->name, choices, JN_ARRAY_LEN(choices), &v))
+        ((struct jn_cfg_listener *)obj)->protocol = (enum jn_listener_protocol)v;
+}
+
+static void jn_ld_set_proxy_protocol(struct jn_ld *ld, const struct jn_ld_key *key,
+                                     yaml_node_t *value, void *obj)
+{
+    static const struct jn_ld_choice choices[] = {
+        {"v1", JN_PROXY_PROTOCOL_V1},
+        {"v2", JN_PROXY_PROTOCOL_V2},
+    };
+    int v;
+    if (jn_ld_choose(ld, value, key->name, choices, JN_ARRAY_LEN(choices), &v))
+        ((struct jn_cfg_listener *)obj)->proxy_protocol = (enum jn_proxy_protocol)v;
+}
+
+/* The name is resolved once every upstream is read (they may come later in
+ * the file), so its position is kept for the messages. */
+static void jn_ld_set_listener_upstream(struct jn_ld *ld, const struct jn_ld_key *key,
+                                        yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_listener *l = obj;
+    jn_ld_set_name(ld, key, value, &l->upstream_name);
+    l->upstream_pos = jn_ld_pos(ld, value);
+}
+
+enum { JN_LS_NAME, JN_LS_ADDRESS, JN_LS_PROTOCOL, JN_LS_UPSTREAM, JN_LS_PROXY_PROTOCOL };
 static const struct jn_ld_key jn_listener_keys[] = {
-    JN_LD_REQ("name", jn_ld_set_name, offsetof(struct jn_cfg_listener, name)),
-    JN_LD_REQ("address", jn_ld_set_listener_address, 0),
+    [JN_LS_NAME] = JN_LD_REQ("name", jn_ld_set_name, offsetof(struct jn_cfg_listener, name)),
+    [JN_LS_ADDRESS] = JN_LD_REQ("address", jn_ld_set_listener_address, 0),
+    [JN_LS_PROTOCOL] = JN_LD_KEY("protocol", jn_ld_set_protocol, 0),
+    [JN_LS_UPSTREAM] = JN_LD_KEY("upstream", jn_ld_set_listener_upstream, 0),
+    [JN_LS_PROXY_PROTOCOL] = JN_LD_KEY("proxy_protocol", jn_ld_set_proxy_protocol, 0),
 };
 static const struct jn_ld_table jn_listener_table = JN_LD_TABLE("listener", jn_listener_keys);
+
+/* The keys that only a tcp listener takes, against its protocol. */
+static void jn_ld_listener_protocol(struct jn_ld *ld, struct jn_cfg_listener *l, yaml_node_t *item,
+                                    const struct jn_ld_found *found)
+{
+    if (l->protocol == JN_PROTO_TCP) {
+        if (found[JN_LS_UPSTREAM].key == NULL)
+            jn_ld_error(ld, item, "missing required key 'upstream' in listener "
+                                  "(protocol: tcp sends every connection to one upstream)");
+        return;
+    }
+    /* An invalid protocol was reported already; more would only add noise. */
+    yaml_node_t *p = found[JN_LS_PROTOCOL].value;
+    if (p != NULL && (p->type != YAML_SCALAR_NODE ||
+                      strcmp((const char *)p->data.scalar.value, "http") != 0))
+        return;
+    if (found[JN_LS_UPSTREAM].key != NULL)
+        jn_ld_error(ld, found[JN_LS_UPSTREAM].key,
+                    "upstream: only used with protocol: tcp (routes choose the upstream of "
+                    "an http listener's requests)");
+    if (found[JN_LS_PROXY_PROTOCOL].key != NULL)
+        jn_ld_error(ld, found[JN_LS_PROXY_PROTOCOL].key,
+                    "proxy_protocol: only used with protocol: tcp");
+    l->upstream_name = NULL;
+}
 
 static void jn_ld_set_listeners(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
                                 void *obj)
@@ -225,13 +289,61 @@ static void jn_ld_set_listeners(struct jn_ld *ld, const struct jn_ld_key *key, y
         if (item == NULL || !jn_ld_map(ld, item, &jn_listener_table, l, found))
             continue;
         l->pos = jn_ld_pos(ld, item);
-        names[cfg->nlisteners] = (struct jn_ld_name){l->name, found[0].value};
-        addrs[cfg->nlisteners] =
-            (struct jn_ld_name){jn_ld_canonical(ld, l->address, &l->addr), found[1].value};
+        jn_ld_listener_protocol(ld, l, item, found);
+        names[cfg->nlisteners] = (struct jn_ld_name){l->name, found[JN_LS_NAME].value};
+        addrs[cfg->nlisteners] = (struct jn_ld_name){jn_ld_canonical(ld, l->address, &l->addr),
+                                                     found[JN_LS_ADDRESS].value};
         cfg->nlisteners++;
     }
     jn_ld_dups(ld, names, cfg->nlisteners, false, "listener name");
     jn_ld_dups(ld, addrs, cfg->nlisteners, false, "listener address");
+}
+
+/* Like jn_ld_error, at a position kept from an earlier pass. */
+static void jn_ld_error_at(struct jn_ld *ld, struct jn_cfg_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void jn_ld_error_at(struct jn_ld *ld, struct jn_cfg_pos pos, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ld->nerrors++;
+    jn_cfg_error(ld->errs, pos, "%s", msg);
+}
+
+/* Why up cannot balance TCP connections, or NULL when it can: a connection
+ * carries no path, header or cookie, and no response time to learn from. */
+static const char *jn_ld_tcp_balance_error(const struct jn_cfg_upstream *up)
+{
+    if (up->hash_key != NULL && strcmp(up->hash_key, "client_ip") != 0)
+        return "hashes a part of HTTP requests (a tcp listener can only hash client_ip)";
+    if (strcmp(up->balance, "ewma") == 0)
+        return "balances by HTTP response time (ewma); use least_conn or p2c for tcp";
+    if (up->sticky.cookie != NULL)
+        return "has sticky cookies, which need HTTP";
+    return NULL;
+}
+
+/* Resolves each tcp listener's upstream; upstreams are read by now. */
+static void jn_ld_listener_upstreams(struct jn_ld *ld)
+{
+    struct jn_config *cfg = ld->cfg;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        struct jn_cfg_listener *l = &cfg->listeners[i];
+        if (l->protocol != JN_PROTO_TCP || l->upstream_name == NULL)
+            continue;
+        for (size_t u = 0; u < cfg->nupstreams && l->upstream == NULL; u++)
+            if (strcmp(cfg->upstreams[u].name, l->upstream_name) == 0)
+                l->upstream = &cfg->upstreams[u];
+        const char *name = jn_ld_quote(ld, l->upstream_name, strlen(l->upstream_name));
+        const char *why = l->upstream != NULL ? jn_ld_tcp_balance_error(l->upstream) : NULL;
+        if (l->upstream == NULL)
+            jn_ld_error_at(ld, l->upstream_pos, "upstream: unknown upstream %s", name);
+        else if (why != NULL)
+            jn_ld_error_at(ld, l->upstream_pos, "upstream: %s %s", name, why);
+    }
 }
 
 static const struct jn_ld_key jn_server_keys[] = {
@@ -444,6 +556,7 @@ static const struct jn_ld_key jn_timeout_keys[] = {
     JN_TIMEOUT(upstream_response, 1),
     JN_TIMEOUT(upstream_idle, 1),
     JN_TIMEOUT(drain, 0), /* 0: close at once on shutdown */
+    JN_TIMEOUT(tunnel_idle, 1),
 #undef JN_TIMEOUT
 };
 static const struct jn_ld_table jn_timeouts_table = JN_LD_TABLE("timeouts", jn_timeout_keys);
@@ -494,6 +607,7 @@ void jn_ld_document(struct jn_ld *ld, yaml_node_t *root)
     }
     if (!jn_ld_map(ld, root, &jn_top_table, ld->cfg, found))
         return;
+    jn_ld_listener_upstreams(ld);
     /* Routes name listeners and upstreams, which may come later in the file,
      * and check their paths against http's normalisation options. */
     if (found[JN_TOP_ROUTES].value != NULL)

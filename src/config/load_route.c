@@ -127,9 +127,14 @@ static const char *jn_ld_check_header_name(struct jn_ld *ld, char *s)
 
 static const char *jn_ld_check_listener(struct jn_ld *ld, char *s)
 {
-    for (size_t i = 0; i < ld->cfg->nlisteners; i++)
-        if (ld->cfg->listeners[i].name != NULL && strcmp(ld->cfg->listeners[i].name, s) == 0)
-            return NULL;
+    for (size_t i = 0; i < ld->cfg->nlisteners; i++) {
+        const struct jn_cfg_listener *l = &ld->cfg->listeners[i];
+        if (l->name != NULL && strcmp(l->name, s) == 0)
+            return l->protocol == JN_PROTO_TCP
+                       ? "is a tcp listener (routes serve http listeners; a tcp listener's "
+                         "connections go to its upstream)"
+                       : NULL;
+    }
     return "is not a listener name";
 }
 

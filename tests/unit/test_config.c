@@ -572,6 +572,106 @@ Test(config, listeners_are_required)
     cfg_expect_errors("listeners:\n", 1, "t.yaml:1:11: listeners: expected a list, got null");
 }
 
+/* ---- tcp listeners ---- */
+
+#define TCP_UPSTREAM "upstreams:\n  db:\n    servers: [ { address: 127.0.0.1:5432 } ]\n"
+
+Test(config, tcp_listener_loads_with_its_upstream_and_proxy_protocol)
+{
+    /* The upstream may come after the listener that names it. */
+    struct jn_config *cfg = cfg_expect_ok("listeners:\n"
+                                          "  - { name: web, address: 127.0.0.1:8080 }\n"
+                                          "  - name: pg\n"
+                                          "    address: 127.0.0.1:6432\n"
+                                          "    protocol: tcp\n"
+                                          "    upstream: db\n"
+                                          "    proxy_protocol: v2\n"
+                                          "timeouts: { tunnel_idle: 300ms }\n" TCP_UPSTREAM);
+    cr_expect_eq(cfg->listeners[0].protocol, JN_PROTO_HTTP);
+    cr_expect_null(cfg->listeners[0].upstream);
+    cr_expect_eq(cfg->listeners[0].proxy_protocol, JN_PROXY_PROTOCOL_NONE);
+    const struct jn_cfg_listener *l = &cfg->listeners[1];
+    cr_expect_eq(l->protocol, JN_PROTO_TCP);
+    cr_assert_not_null(l->upstream);
+    cr_expect_str_eq(l->upstream->name, "db");
+    cr_expect_eq(l->proxy_protocol, JN_PROXY_PROTOCOL_V2);
+    cr_expect_eq(cfg->timeouts.tunnel_idle, 300);
+    jn_config_unref(cfg);
+    cfg = cfg_expect_ok(LISTENER);
+    cr_expect_eq(cfg->timeouts.tunnel_idle, 3600000);
+    jn_config_unref(cfg);
+}
+
+Test(config, tcp_listener_needs_a_known_upstream)
+{
+    cfg_expect_errors("listeners:\n  - { name: a, address: 127.0.0.1:80, protocol: tcp }\n", 1,
+                      "t.yaml:2:5: missing required key 'upstream' in listener");
+    cfg_expect_errors("listeners:\n"
+                      "  - { name: a, address: 127.0.0.1:80, protocol: tcp, upstream: nope }\n"
+                      TCP_UPSTREAM,
+                      1, "t.yaml:2:64: upstream: unknown upstream 'nope'");
+    cfg_expect_errors("listeners:\n  - { name: a, address: 127.0.0.1:80, protocol: udp }\n", 1,
+                      "t.yaml:2:49: protocol: invalid value 'udp' (expected one of: http, tcp)");
+    cfg_expect_errors("listeners:\n"
+                      "  - { name: a, address: 127.0.0.1:80, protocol: tcp, upstream: db,\n"
+                      "      proxy_protocol: v3 }\n" TCP_UPSTREAM,
+                      1, "t.yaml:3:23: proxy_protocol: invalid value 'v3' (expected one of: v1, v2)");
+}
+
+Test(config, tcp_keys_on_an_http_listener_are_errors)
+{
+    cfg_expect_errors("listeners:\n"
+                      "  - name: a\n"
+                      "    address: 127.0.0.1:80\n"
+                      "    upstream: db\n"
+                      "    proxy_protocol: v1\n" TCP_UPSTREAM,
+                      2, "t.yaml:4:5: upstream: only used with protocol: tcp",
+                      "t.yaml:5:5: proxy_protocol: only used with protocol: tcp");
+    cfg_expect_errors("listeners:\n"
+                      "  - { name: a, address: 127.0.0.1:80, protocol: http, upstream: db }\n"
+                      TCP_UPSTREAM,
+                      1, "t.yaml:2:55: upstream: only used with protocol: tcp");
+}
+
+Test(config, routes_cannot_serve_a_tcp_listener)
+{
+    cfg_expect_errors("listeners:\n"
+                      "  - { name: web, address: 127.0.0.1:80 }\n"
+                      "  - { name: pg, address: 127.0.0.1:81, protocol: tcp, upstream: db }\n"
+                      TCP_UPSTREAM "routes:\n  - { upstream: db, listeners: [web, pg] }\n",
+                      1, "t.yaml:8:38: listeners: 'pg' is a tcp listener");
+}
+
+Test(config, tcp_listener_upstream_must_balance_without_http)
+{
+    cfg_expect_errors("listeners:\n"
+                      "  - { name: a, address: 127.0.0.1:80, protocol: tcp, upstream: db }\n"
+                      "upstreams:\n  db:\n    balance: consistent_hash\n    hash_key: path\n"
+                      "    servers: [ { address: 127.0.0.1:5432 } ]\n",
+                      1, "t.yaml:2:64: upstream: 'db' hashes a part of HTTP requests");
+    cfg_expect_errors("listeners:\n"
+                      "  - { name: a, address: 127.0.0.1:80, protocol: tcp, upstream: db }\n"
+                      "upstreams:\n  db:\n    balance: ewma\n"
+                      "    servers: [ { address: 127.0.0.1:5432 } ]\n",
+                      1, "t.yaml:2:64: upstream: 'db' balances by HTTP response time");
+    const char *ok[] = {"round_robin", "least_conn", "p2c", "random", "ip_hash"};
+    for (size_t i = 0; i < JN_ARRAY_LEN(ok); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 "listeners:\n"
+                 "  - { name: a, address: 127.0.0.1:80, protocol: tcp, upstream: db }\n"
+                 "upstreams:\n  db:\n    balance: %s\n"
+                 "    servers: [ { address: 127.0.0.1:5432 } ]\n",
+                 ok[i]);
+        jn_config_unref(cfg_expect_ok(yaml));
+    }
+    jn_config_unref(cfg_expect_ok("listeners:\n"
+                                  "  - { name: a, address: 127.0.0.1:80, protocol: tcp, upstream: db }\n"
+                                  "upstreams:\n  db:\n    balance: consistent_hash\n"
+                                  "    hash_key: client_ip\n"
+                                  "    servers: [ { address: 127.0.0.1:5432 } ]\n"));
+}
+
 Test(config, unknown_upstream_is_reported_at_the_upstream_key)
 {
     cfg_expect_errors(LISTENER "routes:\n  - upstream: nope\n", 1,
