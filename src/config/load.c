@@ -516,6 +516,7 @@ static void jn_ld_upstream(struct jn_ld *ld, yaml_node_t *key, yaml_node_t *valu
     up->balance = jn_ld_strdup(ld, "round_robin", strlen("round_robin"));
     up->keepalive = 32;
     up->hash_table_size = 65537;
+    up->retries.attempts = 1; /* config.h's default; tcp listeners retry connects with it */
     up->pos = jn_ld_pos(ld, key);
     struct jn_ld_found found[JN_ARRAY_LEN(jn_upstream_keys)];
     if (up->name == NULL || !jn_ld_map(ld, value, &jn_upstream_table, up, found))
