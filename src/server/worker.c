@@ -78,7 +78,10 @@ static void accept_event(struct jn_loop *loop, struct jn_io *io, uint32_t events
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        jn_client_accept(w, l, fd, &peer);
+        if (w->gen->cfg->listeners[l->index].protocol == JN_PROTO_TCP)
+            jn_tcp_accept(w, l, fd, &peer);
+        else
+            jn_client_accept(w, l, fd, &peer);
     }
     /* More may be pending: edge-triggered, so come back on the next pass. */
     jn_loop_wake(loop);
@@ -104,8 +107,13 @@ static void on_wake(struct jn_loop *loop)
         close_listeners(w);
         jn_clients_drain(w);
     }
-    if (p >= 2)
+    /* A tunnel has no request boundary to stop at: it runs on through the
+     * drain and is cut at the forced stage, like HAProxy's hard-stop. */
+    if (p >= 2) {
         jn_clients_close_all(w);
+        jn_tcp_close_all(w);
+    }
+    jn_tcp_resume(w);
     /* Accept may have stopped early to keep the loop fair. */
     for (size_t i = 0; !w->draining && i < w->nlisteners; i++)
         accept_event(loop, &w->listeners[i].io, EPOLLIN);
@@ -115,9 +123,10 @@ static void on_idle(struct jn_loop *loop)
 {
     struct jn_worker *w = loop->data;
     jn_clients_collect(w);
+    jn_tcp_collect(w);
     jn_upconn_collect(&w->upconn_garbage);
     jn_access_log_flush(w);
-    if (w->draining && w->nclients == 0)
+    if (w->draining && w->nclients == 0 && w->tcp.ntunnels == 0)
         jn_loop_stop(loop);
 }
 
@@ -126,7 +135,9 @@ static void *worker_main(void *arg)
     struct jn_worker *w = arg;
     jn_loop_run(&w->loop);
     jn_clients_close_all(w);
+    jn_tcp_close_all(w);
     jn_clients_collect(w);
+    jn_tcp_collect(w);
     jn_upconn_collect(&w->upconn_garbage);
     jn_access_log_flush(w);
     atomic_fetch_sub(&running, 1);
@@ -191,6 +202,7 @@ static void worker_destroy(struct jn_worker *w)
     if (w->gen != NULL)
         jn_gen_release(w->gen);
     jn_upconn_collect(&w->upconn_garbage);
+    jn_tcp_worker_destroy(w);
     jn_stream_cache_destroy(w);
     jn_buf_release(&w->bufs, &w->access_buf);
     jn_buf_pool_destroy(&w->bufs);

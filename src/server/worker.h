@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/loop.h"
+#include "net/tcp_proxy.h"
 
 struct jn_client;
 struct jn_stream;
@@ -52,6 +53,7 @@ struct jn_worker {
     struct jn_client *client_garbage; /* closed, freed after the event batch */
     struct jn_upconn *upconn_garbage;
     size_t nclients;
+    struct jn_tcp_worker tcp;      /* tunnels of tcp listeners, cached pipes */
     struct jn_stream *stream_free; /* owned: streams kept for reuse */
     size_t nstream_free;
     bool draining;

@@ -1,0 +1,586 @@
+/* The L4 TCP proxy: server choice with connect retries, the PROXY protocol
+ * header, and the relay of both directions through pipes with splice(2).
+ *
+ * Each direction (a "flow") moves bytes socket -> pipe -> socket. splice
+ * hands the kernel's socket buffers to the pipe and on to the other socket
+ * without copying them into Junction, and it costs the same two system calls
+ * per chunk as recv + send would, so it is used for every tunnel; a worker
+ * keeps empty pipes for the next tunnels so that a short connection does not
+ * pay for creating them. A full pipe is the backpressure: the source is not
+ * read until the destination takes bytes, so a slow side holds at most one
+ * pipe's worth in Junction, whatever the size of the transfer. */
+#include "net/tcp_proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "balance/hash_key.h"
+#include "balance/upstream.h"
+#include "core/common.h"
+#include "core/log.h"
+#include "health/state.h"
+#include "net/proxy_protocol.h"
+#include "server/worker.h"
+
+/* Connect attempts per client connection, whatever retries.attempts says. */
+#define JN_TCP_MAX_TRIES 16
+/* Bytes a flow moves per turn before other connections get theirs. */
+#define JN_TCP_BUDGET (1u << 20)
+/* Pipe capacity asked for: fewer system calls per megabyte than the 64 KiB
+ * default. Without the privilege to raise it the default is used. */
+#define JN_TCP_PIPE_SIZE (256u << 10)
+
+/* One direction of a tunnel. */
+struct jn_tcp_flow {
+    int pipe[2];    /* owned: read and write ends; -1 until bytes first move */
+    size_t cap;     /* the pipe's capacity */
+    size_t queued;  /* bytes in the pipe */
+    bool eof;       /* the source has sent everything */
+    bool shut;      /* ... and the end was passed on (shutdown of the destination) */
+};
+
+struct jn_tunnel {
+    struct jn_io io;                  /* the client's socket */
+    struct jn_timer timer;            /* tunnel_idle, re-armed lazily from last_active */
+    struct jn_worker *worker;         /* borrowed */
+    struct jn_gen *gen;               /* one use held until the tunnel closes */
+    struct jn_upstream_rt *up;        /* borrowed from gen */
+    const struct jn_cfg_listener *listener; /* borrowed from gen->cfg */
+    struct jn_upconn *uc;             /* owned: the server side; NULL between tries */
+    int server;                       /* index in up->cfg->servers of uc's server */
+    int tried[JN_TCP_MAX_TRIES];      /* servers tried, in order */
+    uint32_t ntried;
+    uint64_t hash;                    /* the client's hash key (hashing balancers) */
+    bool has_hash;
+    bool can_read, can_write;         /* the client's readiness not yet consumed */
+    bool connected;                   /* to the server; relaying */
+    bool counted;                     /* in up->in_flight[server] */
+    bool closed;
+    bool queued_again;                /* on the worker's again list */
+    struct jn_tcp_flow to_server, to_client;
+    char header[JN_PROXY_PROTOCOL_MAX]; /* PROXY protocol header, sent before any byte */
+    size_t header_len, header_sent;
+    uint64_t last_active;             /* ms: when a byte last moved */
+    char peer[48];                    /* the client's address as text */
+    struct jn_tunnel *prev, *next;    /* the worker's list; next is also the garbage link */
+    struct jn_tunnel *next_again;
+};
+
+static void tunnel_drive(struct jn_tunnel *t);
+static bool tunnel_connect(struct jn_tunnel *t);
+
+static struct jn_loop *loop_of(const struct jn_tunnel *t)
+{
+    return &t->worker->loop;
+}
+
+/* The single place where a tunnel tells the upstream's shared server state
+ * how a server did (passive health, outlier ejection). */
+static void tcp_report(struct jn_tunnel *t, uint32_t server, enum jn_outcome o)
+{
+    /* TODO(lead): jn_upstream_report(t->up, server, o) once struct
+     * jn_upstream_rt carries its shared state (rt->shared). */
+    JN_UNUSED(t);
+    JN_UNUSED(server);
+    JN_UNUSED(o);
+}
+
+/* ---- pipes ---- */
+
+static int pipe_take(struct jn_tcp_worker *tw, struct jn_tcp_flow *f)
+{
+    if (tw->npipes > 0) {
+        tw->npipes--;
+        f->pipe[0] = tw->pipes[tw->npipes][0];
+        f->pipe[1] = tw->pipes[tw->npipes][1];
+    } else if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        f->pipe[0] = f->pipe[1] = -1;
+        return JN_EIO;
+    } else {
+        fcntl(f->pipe[1], F_SETPIPE_SZ, (int)JN_TCP_PIPE_SIZE);
+    }
+    int cap = fcntl(f->pipe[1], F_GETPIPE_SZ);
+    f->cap = cap > 0 ? (size_t)cap : 65536;
+    return 0;
+}
+
+/* An empty pipe goes back to the cache; one with bytes in it is closed. */
+static void pipe_give(struct jn_tcp_worker *tw, struct jn_tcp_flow *f)
+{
+    if (f->pipe[0] < 0)
+        return;
+    if (f->queued == 0 && tw->npipes < JN_TCP_PIPE_CACHE) {
+        tw->pipes[tw->npipes][0] = f->pipe[0];
+        tw->pipes[tw->npipes][1] = f->pipe[1];
+        tw->npipes++;
+    } else {
+        close(f->pipe[0]);
+        close(f->pipe[1]);
+    }
+    f->pipe[0] = f->pipe[1] = -1;
+}
+
+/* ---- relaying ---- */
+
+/* Pipe -> destination. Returns bytes moved, 0, or JN_EIO. */
+static ssize_t flow_out(struct jn_tcp_flow *f, int dst, bool *dst_writable)
+{
+    if (f->queued == 0 || !*dst_writable)
+        return 0;
+    ssize_t n = splice(f->pipe[0], NULL, dst, NULL, f->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+        f->queued -= (size_t)n;
+        return n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        *dst_writable = errno == EINTR;
+        return 0;
+    }
+    return JN_EIO;
+}
+
+/* Source -> pipe. Returns bytes moved, 0, or JN_EIO; sets f->eof. */
+static ssize_t flow_in(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
+                       bool *src_readable)
+{
+    if (f->eof || !*src_readable)
+        return 0;
+    if (f->pipe[0] < 0 && pipe_take(tw, f) != 0)
+        return JN_EIO;
+    if (f->queued >= f->cap)
+        return 0;
+    ssize_t n = splice(src, NULL, f->pipe[1], NULL, f->cap - f->queued,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+        f->queued += (size_t)n;
+        return n;
+    }
+    if (n == 0) {
+        f->eof = true;
+        return 0;
+    }
+    /* EAGAIN means an empty socket or a full pipe (a pipe holds a limited
+     * number of buffers, so it can be full below its byte capacity). Only
+     * with the pipe empty is it surely the socket; otherwise readiness is
+     * kept and the read is tried again once the pipe drained (HAProxy does
+     * the same). */
+    if (errno == EAGAIN) {
+        if (f->queued == 0)
+            *src_readable = false;
+        return 0;
+    }
+    return errno == EINTR ? 0 : JN_EIO;
+}
+
+/* Moves what can move from src to dst, at most *budget bytes (decreased).
+ * Passes the source's end on once the pipe is empty. Returns bytes moved, or
+ * JN_EIO when either socket failed. */
+static ssize_t flow_pump(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
+                         bool *src_readable, int dst, bool *dst_writable, size_t *budget)
+{
+    ssize_t total = 0;
+    while (*budget > 0) {
+        ssize_t out = flow_out(f, dst, dst_writable);
+        ssize_t in = out < 0 ? 0 : flow_in(tw, f, src, src_readable);
+        if (out < 0 || in < 0)
+            return JN_EIO;
+        if (out == 0 && in == 0)
+            break;
+        total += out + in;
+        *budget -= JN_MIN(*budget, (size_t)(out + in));
+    }
+    if (f->eof && f->queued == 0 && !f->shut) {
+        shutdown(dst, SHUT_WR);
+        f->shut = true;
+    }
+    return total;
+}
+
+/* ---- the end ---- */
+
+/* Closes the server side, if any, and stops counting it in flight. */
+static void drop_server(struct jn_tunnel *t)
+{
+    if (t->counted) {
+        t->up->in_flight[t->server]--;
+        t->counted = false;
+    }
+    if (t->uc != NULL) {
+        jn_upconn_close(t->uc);
+        t->uc = NULL;
+    }
+}
+
+static void unqueue_again(struct jn_tcp_worker *tw, struct jn_tunnel *t)
+{
+    if (!t->queued_again)
+        return;
+    for (struct jn_tunnel **p = &tw->again; *p != NULL; p = &(*p)->next_again) {
+        if (*p == t) {
+            *p = t->next_again;
+            break;
+        }
+    }
+    t->queued_again = false;
+}
+
+static void tunnel_close(struct jn_tunnel *t)
+{
+    if (t->closed)
+        return;
+    struct jn_worker *w = t->worker;
+    struct jn_tcp_worker *tw = &w->tcp;
+    t->closed = true;
+    drop_server(t);
+    jn_timer_stop(&w->loop, &t->timer);
+    jn_io_del(&w->loop, &t->io);
+    close(t->io.fd);
+    pipe_give(tw, &t->to_server);
+    pipe_give(tw, &t->to_client);
+    unqueue_again(tw, t);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        tw->tunnels = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    tw->ntunnels--;
+    t->next = tw->garbage;
+    tw->garbage = t;
+    jn_gen_release(t->gen);
+}
+
+/* ---- connecting ---- */
+
+static uint32_t max_tries(const struct jn_tunnel *t)
+{
+    size_t n = 1 + (size_t)t->up->cfg->retries.attempts;
+    n = JN_MIN(n, t->up->cfg->nservers);
+    return (uint32_t)JN_MIN(n, (size_t)JN_TCP_MAX_TRIES);
+}
+
+/* A server not tried yet. The tried ones are hidden from the balancer for
+ * one pick, so every algorithm (a hashing one walks on to the next server
+ * of the key) makes its usual choice among the rest. */
+static int pick_untried(struct jn_tunnel *t)
+{
+    struct jn_upstream_rt *rt = t->up;
+    const uint64_t *hash = t->has_hash ? &t->hash : NULL;
+    bool saved[JN_TCP_MAX_TRIES];
+    for (uint32_t i = 0; i < t->ntried; i++) {
+        saved[i] = rt->usable[t->tried[i]];
+        rt->usable[t->tried[i]] = false;
+    }
+    int s = jn_upstream_pick(rt, hash);
+    for (uint32_t i = t->ntried; i-- > 0;)
+        rt->usable[t->tried[i]] = saved[i];
+    return s;
+}
+
+static void log_connect_failure(struct jn_tunnel *t, uint32_t server, const char *why)
+{
+    jn_log(JN_LOG_WARN, "tcp listener %s: upstream %s: connect to %s failed: %s (client %s)",
+           t->listener->name, t->up->cfg->name, t->up->cfg->servers[server].address, why,
+           t->peer);
+}
+
+/* A connect did not succeed: the server is told off, and the next one tried. */
+static void connect_failed(struct jn_tunnel *t, const char *why)
+{
+    uint32_t server = (uint32_t)t->server;
+    log_connect_failure(t, server, why);
+    tcp_report(t, server, JN_OUT_CONNECT);
+    drop_server(t);
+    if (tunnel_connect(t))
+        tunnel_drive(t);
+}
+
+static void server_event(struct jn_upconn *uc)
+{
+    tunnel_drive(uc->owner);
+}
+
+/* Only the connect has a deadline on the server's timer; once relaying,
+ * the tunnel's own idle timer watches both sides. */
+static void server_timeout(struct jn_upconn *uc)
+{
+    connect_failed(uc->owner, "connect timeout");
+}
+
+static void attach(struct jn_tunnel *t, struct jn_upconn *uc, int server)
+{
+    t->uc = uc;
+    t->server = server;
+    uc->owner = t;
+    uc->on_event = server_event;
+    uc->on_timeout = server_timeout;
+    t->up->in_flight[server]++;
+    t->counted = true;
+    jn_timer_set(loop_of(t), &uc->timer, t->gen->cfg->timeouts.upstream_connect);
+}
+
+/* Opens a connection to the next server to try. Returns true when one is
+ * on its way; false when none is left, in which case the tunnel is closed. */
+static bool tunnel_connect(struct jn_tunnel *t)
+{
+    while (t->ntried < max_tries(t)) {
+        int s = t->ntried == 0 ? jn_upstream_pick(t->up, t->has_hash ? &t->hash : NULL)
+                               : pick_untried(t);
+        if (s < 0)
+            break;
+        t->tried[t->ntried++] = s;
+        const char *err = NULL;
+        struct jn_upconn *uc = jn_upconn_get_fresh(t->up, (uint32_t)s, &err);
+        if (uc == NULL) {
+            /* No socket: this process is short of descriptors or memory,
+             * which another server would not change. */
+            jn_log(JN_LOG_ERR, "tcp listener %s: upstream %s: connect to %s failed: %s",
+                   t->listener->name, t->up->cfg->name, t->up->cfg->servers[s].address, err);
+            break;
+        }
+        attach(t, uc, s);
+        if (uc->error == 0)
+            return true;
+        /* Refused at once: next server without waiting for an event. */
+        log_connect_failure(t, (uint32_t)s, strerror(uc->error));
+        tcp_report(t, (uint32_t)s, JN_OUT_CONNECT);
+        drop_server(t);
+    }
+    jn_log(JN_LOG_WARN, "tcp listener %s: upstream %s: no server available for client %s "
+                        "(%u tried); connection closed",
+           t->listener->name, t->up->cfg->name, t->peer, t->ntried);
+    tunnel_close(t);
+    return false;
+}
+
+/* True once the connect to the server completed; a failed one moves on to
+ * the next server (or closes the tunnel). */
+static bool check_connected(struct jn_tunnel *t)
+{
+    struct jn_upconn *uc = t->uc;
+    if (uc == NULL)
+        return false;
+    if (!uc->connected) {
+        if (!uc->can_write && !uc->can_read)
+            return false;
+        int err = uc->error;
+        socklen_t len = sizeof(err);
+        if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err != 0) {
+            connect_failed(t, err == ECONNREFUSED ? "connection refused" : strerror(err));
+            return false;
+        }
+        uc->connected = true;
+    }
+    t->connected = true;
+    uc->can_read = true; /* the server may have spoken first */
+    jn_timer_stop(loop_of(t), &uc->timer);
+    tcp_report(t, (uint32_t)t->server, JN_OUT_OK);
+    t->last_active = jn_loop_now(loop_of(t));
+    jn_timer_set(loop_of(t), &t->timer, t->gen->cfg->timeouts.tunnel_idle);
+    return true;
+}
+
+/* Sends what is left of the PROXY protocol header. Returns 0 when it is all
+ * sent, JN_EAGAIN while the socket is full, JN_EIO on failure. */
+static int send_header(struct jn_tunnel *t)
+{
+    struct jn_upconn *uc = t->uc;
+    while (t->header_sent < t->header_len) {
+        if (!uc->can_write)
+            return JN_EAGAIN;
+        ssize_t n = send(uc->io.fd, t->header + t->header_sent, t->header_len - t->header_sent,
+                         MSG_NOSIGNAL);
+        if (n > 0)
+            t->header_sent += (size_t)n;
+        else if (n < 0 && errno == EAGAIN)
+            uc->can_write = false;
+        else if (!(n < 0 && errno == EINTR))
+            return JN_EIO;
+    }
+    return 0;
+}
+
+static void queue_again(struct jn_tunnel *t)
+{
+    struct jn_tcp_worker *tw = &t->worker->tcp;
+    if (t->queued_again)
+        return;
+    t->queued_again = true;
+    t->next_again = tw->again;
+    tw->again = t;
+    jn_loop_wake(loop_of(t));
+}
+
+/* Moves everything that can move, both ways; closes the tunnel when both
+ * directions are finished or a socket failed. */
+static void tunnel_drive(struct jn_tunnel *t)
+{
+    if (t->closed || (!t->connected && !check_connected(t)))
+        return;
+    struct jn_tcp_worker *tw = &t->worker->tcp;
+    struct jn_upconn *uc = t->uc;
+    size_t up_budget = JN_TCP_BUDGET, down_budget = JN_TCP_BUDGET;
+    int hdr = send_header(t);
+    ssize_t up = hdr != 0 ? 0
+                          : flow_pump(tw, &t->to_server, t->io.fd, &t->can_read, uc->io.fd,
+                                      &uc->can_write, &up_budget);
+    ssize_t down = flow_pump(tw, &t->to_client, uc->io.fd, &uc->can_read, t->io.fd,
+                             &t->can_write, &down_budget);
+    if (hdr == JN_EIO || up < 0 || down < 0 || (t->to_server.shut && t->to_client.shut)) {
+        tunnel_close(t);
+        return;
+    }
+    if (up > 0 || down > 0)
+        t->last_active = jn_loop_now(loop_of(t));
+    if (up_budget == 0 || down_budget == 0)
+        queue_again(t);
+}
+
+/* ---- events ---- */
+
+static void client_event(struct jn_loop *loop, struct jn_io *io, uint32_t events)
+{
+    struct jn_tunnel *t = io->data;
+    if (t->closed)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        t->can_read = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        t->can_write = true;
+    /* Reset before a server was reached: nobody is left to relay for. (A
+     * half-close is not that: its bytes still go to the server.) */
+    if (!t->connected && (events & (EPOLLHUP | EPOLLERR))) {
+        tunnel_close(t);
+        return;
+    }
+    tunnel_drive(t);
+}
+
+static void idle_timeout(struct jn_loop *loop, struct jn_timer *timer)
+{
+    struct jn_tunnel *t = timer->data;
+    uint64_t idle = t->gen->cfg->timeouts.tunnel_idle;
+    uint64_t quiet = jn_loop_now(loop) - t->last_active;
+    /* Moving a heap entry on every byte would cost more than this check. */
+    if (quiet < idle) {
+        jn_timer_set(loop, timer, idle - quiet);
+        return;
+    }
+    jn_log(JN_LOG_DEBUG, "tcp listener %s: client %s: tunnel idle for %llu ms; closed",
+           t->listener->name, t->peer, (unsigned long long)quiet);
+    tunnel_close(t);
+}
+
+/* ---- the worker's side ---- */
+
+/* The client's address as text, its hash key, and the PROXY header. */
+static void describe_client(struct jn_tunnel *t, int fd, const struct sockaddr_storage *peer)
+{
+    const void *a = peer->ss_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)peer)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)peer)->sin_addr;
+    if (inet_ntop(peer->ss_family, a, t->peer, sizeof(t->peer)) == NULL)
+        t->peer[0] = '\0';
+    if (t->up->cfg->hash_key != NULL) {
+        /* The loader allows client_ip only; jn_hash_key then reads no
+         * request, and a client lands where its HTTP requests would. */
+        static const struct jn_http_request none;
+        jn_hash_key(t->up->cfg->hash_key, &none, t->peer, &t->hash);
+        t->has_hash = true;
+    }
+    if (t->listener->proxy_protocol != JN_PROXY_PROTOCOL_NONE) {
+        struct sockaddr_storage local;
+        socklen_t len = sizeof(local);
+        if (getsockname(fd, (struct sockaddr *)&local, &len) != 0)
+            local.ss_family = AF_UNSPEC; /* sent as "unknown": the server still hears */
+        t->header_len = jn_proxy_protocol_header(t->listener->proxy_protocol, peer, &local,
+                                                 t->header, sizeof(t->header));
+    }
+}
+
+static struct jn_tunnel *tunnel_new(struct jn_worker *w, const struct jn_listener_rt *l, int fd)
+{
+    struct jn_tunnel *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->io = (struct jn_io){ .fd = fd, .cb = client_event, .data = t };
+    jn_timer_init(&t->timer, idle_timeout, t);
+    t->worker = w;
+    t->gen = w->gen;
+    t->listener = &t->gen->cfg->listeners[l->index];
+    t->up = &t->gen->ups[t->listener->upstream->index];
+    t->server = -1;
+    t->to_server.pipe[0] = t->to_server.pipe[1] = -1;
+    t->to_client.pipe[0] = t->to_client.pipe[1] = -1;
+    /* Bytes may be waiting already; they are read once a server is reached. */
+    t->can_read = t->can_write = true;
+    return t;
+}
+
+void jn_tcp_accept(struct jn_worker *w, const struct jn_listener_rt *l, int fd,
+                   const struct sockaddr_storage *peer)
+{
+    struct jn_tcp_worker *tw = &w->tcp;
+    struct jn_tunnel *t = tunnel_new(w, l, fd);
+    if (t == NULL || jn_io_add(&w->loop, &t->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
+        jn_log(JN_LOG_ERR, "listener %s: cannot take a connection: %s", l->name,
+               t == NULL ? "out of memory" : "epoll registration failed");
+        free(t);
+        close(fd);
+        return;
+    }
+    t->gen->users++;
+    describe_client(t, fd, peer);
+    t->next = tw->tunnels;
+    if (tw->tunnels != NULL)
+        tw->tunnels->prev = t;
+    tw->tunnels = t;
+    tw->ntunnels++;
+    w->stats.connections++;
+    if (tunnel_connect(t))
+        tunnel_drive(t);
+}
+
+void jn_tcp_resume(struct jn_worker *w)
+{
+    struct jn_tunnel *t = w->tcp.again;
+    w->tcp.again = NULL;
+    while (t != NULL) {
+        struct jn_tunnel *next = t->next_again;
+        t->queued_again = false;
+        tunnel_drive(t);
+        t = next;
+    }
+}
+
+void jn_tcp_close_all(struct jn_worker *w)
+{
+    while (w->tcp.tunnels != NULL)
+        tunnel_close(w->tcp.tunnels);
+}
+
+void jn_tcp_collect(struct jn_worker *w)
+{
+    while (w->tcp.garbage != NULL) {
+        struct jn_tunnel *t = w->tcp.garbage;
+        w->tcp.garbage = t->next;
+        free(t);
+    }
+}
+
+void jn_tcp_worker_destroy(struct jn_worker *w)
+{
+    struct jn_tcp_worker *tw = &w->tcp;
+    while (tw->npipes > 0) {
+        tw->npipes--;
+        close(tw->pipes[tw->npipes][0]);
+        close(tw->pipes[tw->npipes][1]);
+    }
+}
