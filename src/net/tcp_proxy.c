@@ -99,6 +99,7 @@ static int pipe_take(struct jn_tcp_worker *tw, struct jn_tcp_flow *f)
         f->pipe[0] = tw->pipes[tw->npipes][0];
         f->pipe[1] = tw->pipes[tw->npipes][1];
     } else if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        jn_log(JN_LOG_ERR, "tcp proxy: cannot create a pipe: %s; tunnel closed", strerror(errno));
         f->pipe[0] = f->pipe[1] = -1;
         return JN_EIO;
     } else {
@@ -127,7 +128,22 @@ static void pipe_give(struct jn_tcp_worker *tw, struct jn_tcp_flow *f)
 
 /* ---- relaying ---- */
 
-/* Pipe -> destination. Returns bytes moved, 0, or JN_EIO. */
+/* The destination failed (reset, or closed for reading): what this direction
+ * still holds can never be delivered, so it ends here, bytes dropped. The
+ * other direction goes on, so that an answer the failed side sent before it
+ * went away still reaches its peer. */
+static void flow_abort(struct jn_tcp_flow *f)
+{
+    if (f->pipe[0] >= 0) {
+        close(f->pipe[0]);
+        close(f->pipe[1]);
+        f->pipe[0] = f->pipe[1] = -1;
+    }
+    f->queued = 0;
+    f->eof = f->shut = true;
+}
+
+/* Pipe -> destination. Returns bytes moved or 0. */
 static ssize_t flow_out(struct jn_tcp_flow *f, int dst, bool *dst_writable)
 {
     if (f->queued == 0 || !*dst_writable)
@@ -137,14 +153,15 @@ static ssize_t flow_out(struct jn_tcp_flow *f, int dst, bool *dst_writable)
         f->queued -= (size_t)n;
         return n;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        *dst_writable = errno == EINTR;
-        return 0;
-    }
-    return JN_EIO;
+    if (n < 0 && errno == EAGAIN)
+        *dst_writable = false;
+    else if (!(n < 0 && errno == EINTR))
+        flow_abort(f);
+    return 0;
 }
 
-/* Source -> pipe. Returns bytes moved, 0, or JN_EIO; sets f->eof. */
+/* Source -> pipe. Returns bytes moved, 0, or JN_EIO when no pipe could be
+ * had; sets f->eof at the source's end. */
 static ssize_t flow_in(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
                        bool *src_readable)
 {
@@ -160,34 +177,33 @@ static ssize_t flow_in(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
         f->queued += (size_t)n;
         return n;
     }
-    if (n == 0) {
-        f->eof = true;
-        return 0;
-    }
     /* EAGAIN means an empty socket or a full pipe (a pipe holds a limited
      * number of buffers, so it can be full below its byte capacity). Only
      * with the pipe empty is it surely the socket; otherwise readiness is
      * kept and the read is tried again once the pipe drained (HAProxy does
      * the same). */
-    if (errno == EAGAIN) {
+    if (n < 0 && errno == EAGAIN) {
         if (f->queued == 0)
             *src_readable = false;
-        return 0;
+    } else if (!(n < 0 && errno == EINTR)) {
+        /* The end, or a reset: the kernel hands out every byte received
+         * before a reset first, and those still go on to the destination. */
+        f->eof = true;
     }
-    return errno == EINTR ? 0 : JN_EIO;
+    return 0;
 }
 
 /* Moves what can move from src to dst, at most *budget bytes (decreased).
  * Passes the source's end on once the pipe is empty. Returns bytes moved, or
- * JN_EIO when either socket failed. */
+ * JN_EIO when no pipe could be had. */
 static ssize_t flow_pump(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
                          bool *src_readable, int dst, bool *dst_writable, size_t *budget)
 {
     ssize_t total = 0;
     while (*budget > 0) {
         ssize_t out = flow_out(f, dst, dst_writable);
-        ssize_t in = out < 0 ? 0 : flow_in(tw, f, src, src_readable);
-        if (out < 0 || in < 0)
+        ssize_t in = flow_in(tw, f, src, src_readable);
+        if (in < 0)
             return JN_EIO;
         if (out == 0 && in == 0)
             break;

@@ -2,11 +2,13 @@
 servers behind a tcp listener; balancing, byte-exact relaying of large
 transfers, half-close both ways, dead servers skipped, PROXY protocol
 headers, the idle timeout and shutdown."""
+import fcntl
 import hashlib
 import ipaddress
 import os
 import socket
 import struct
+import termios
 import threading
 
 import pytest
@@ -146,6 +148,32 @@ def test_server_half_close_reaches_the_client_which_can_still_send(junction, raw
         assert read_to_eof(s) == b""  # Junction closes once both ways are done
     wait_for(lambda: late, what="the server to see the client's bytes and FIN")
     assert late == [b"still talking"]
+
+
+def unacked(conn):
+    """Bytes of conn's send queue its peer has not acknowledged yet."""
+    return struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+@pytest.mark.parametrize("size", [256 << 10, 4 << 20])
+def test_answer_sent_before_a_server_reset_still_reaches_the_client(junction, raw_server, size):
+    # 256 KiB: all of it read from the server when the reset comes, part still in
+    # Junction's pipe; 4 MiB: part still in the kernel's buffers, read after the reset.
+    answer = os.urandom(size)
+    reset = threading.Event()
+
+    def answer_then_reset(server, conn):
+        conn.recv(100)
+        conn.sendall(answer)
+        wait_for(lambda: unacked(conn) == 0, what="Junction to receive the whole answer")
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # with linger 0: a reset, not a FIN
+        reset.set()
+    j = start_pool(junction, [raw_server(answer_then_reset)])
+    with connect(j) as s:
+        s.sendall(b"question")
+        reset.wait(20)  # most of the answer waits in Junction while the client reads nothing
+        assert read_to_eof(s) == answer
 
 
 def test_dead_server_is_skipped_without_a_failed_connection(junction, raw_server):
