@@ -30,16 +30,30 @@
 /* Connect attempts per client connection, whatever retries.attempts says. */
 #define JN_TCP_MAX_TRIES 16
 /* Bytes a flow moves per turn before other connections get theirs. */
+#ifndef JN_TCP_BUDGET /* overridable to measure other values */
 #define JN_TCP_BUDGET (1u << 20)
-/* Pipe capacity asked for: fewer system calls per megabyte than the 64 KiB
- * default. Without the privilege to raise it the default is used. */
-#define JN_TCP_PIPE_SIZE (256u << 10)
+#endif
+/* Pipes start at the kernel's default size (64 KiB), which is plenty for
+ * requests and answers. A direction that keeps a pipe busy gets it grown to
+ * JN_TCP_PIPE_BULK: on loopback that halves the CPU time per GiB, because
+ * each system call moves four times the bytes. Not every pipe is made that
+ * big because the kernel counts pipe capacity per user: past
+ * fs.pipe-user-pages-soft (64 MiB) an unprivileged user gets 8 KiB pipes,
+ * so large pipes are kept for the transfers that use them. */
+#ifndef JN_TCP_PIPE_BULK
+#define JN_TCP_PIPE_BULK (1u << 20) /* fs.pipe-max-size's default */
+#endif
+#define JN_TCP_PIPE_DEFAULT (64u << 10)
+/* A direction that moved this many pipefuls is a bulk transfer. */
+#define JN_TCP_BULK_PIPEFULS 4
 
 /* One direction of a tunnel. */
 struct jn_tcp_flow {
     int pipe[2];    /* owned: read and write ends; -1 until bytes first move */
     size_t cap;     /* the pipe's capacity */
     size_t queued;  /* bytes in the pipe */
+    uint64_t moved; /* bytes that went through, until the pipe is grown */
+    bool grown;     /* grown to JN_TCP_PIPE_BULK, or tried to */
     bool eof;       /* the source has sent everything */
     bool shut;      /* ... and the end was passed on (shutdown of the destination) */
 };
@@ -92,6 +106,12 @@ static void tcp_report(struct jn_tunnel *t, uint32_t server, enum jn_outcome o)
 
 /* ---- pipes ---- */
 
+static void pipe_set_cap(struct jn_tcp_flow *f)
+{
+    int cap = fcntl(f->pipe[1], F_GETPIPE_SZ);
+    f->cap = cap > 0 ? (size_t)cap : JN_TCP_PIPE_DEFAULT;
+}
+
 static int pipe_take(struct jn_tcp_worker *tw, struct jn_tcp_flow *f)
 {
     if (tw->npipes > 0) {
@@ -102,20 +122,35 @@ static int pipe_take(struct jn_tcp_worker *tw, struct jn_tcp_flow *f)
         jn_log(JN_LOG_ERR, "tcp proxy: cannot create a pipe: %s; tunnel closed", strerror(errno));
         f->pipe[0] = f->pipe[1] = -1;
         return JN_EIO;
-    } else {
-        fcntl(f->pipe[1], F_SETPIPE_SZ, (int)JN_TCP_PIPE_SIZE);
     }
-    int cap = fcntl(f->pipe[1], F_GETPIPE_SZ);
-    f->cap = cap > 0 ? (size_t)cap : 65536;
+    pipe_set_cap(f);
     return 0;
 }
 
-/* An empty pipe goes back to the cache; one with bytes in it is closed. */
+/* Called as bytes go through: a busy direction gets the bulk pipe size.
+ * Failing (over the user's pipe allowance) keeps the size it has. */
+static void pipe_maybe_grow(struct jn_tcp_flow *f, size_t n)
+{
+    if (f->grown)
+        return;
+    f->moved += n;
+    if (f->moved < (uint64_t)JN_TCP_BULK_PIPEFULS * f->cap)
+        return;
+    f->grown = true;
+    if (fcntl(f->pipe[1], F_SETPIPE_SZ, (int)JN_TCP_PIPE_BULK) > 0)
+        pipe_set_cap(f);
+}
+
+/* An empty pipe goes back to the cache, at the default size again so that
+ * the cache does not hold the user's pipe allowance; one with bytes in it is
+ * closed. */
 static void pipe_give(struct jn_tcp_worker *tw, struct jn_tcp_flow *f)
 {
     if (f->pipe[0] < 0)
         return;
-    if (f->queued == 0 && tw->npipes < JN_TCP_PIPE_CACHE) {
+    if (f->queued == 0 && tw->npipes < JN_TCP_PIPE_CACHE &&
+        (f->cap <= JN_TCP_PIPE_DEFAULT ||
+         fcntl(f->pipe[1], F_SETPIPE_SZ, (int)JN_TCP_PIPE_DEFAULT) > 0)) {
         tw->pipes[tw->npipes][0] = f->pipe[0];
         tw->pipes[tw->npipes][1] = f->pipe[1];
         tw->npipes++;
@@ -175,6 +210,7 @@ static ssize_t flow_in(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
                        SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
         f->queued += (size_t)n;
+        pipe_maybe_grow(f, (size_t)n);
         return n;
     }
     /* EAGAIN means an empty socket or a full pipe (a pipe holds a limited
