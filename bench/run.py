@@ -8,6 +8,8 @@
 3. Idle keep-alive memory: RSS growth of each proxy per idle keep-alive client connection.
 4. Only with --callgrind: user-space instructions per request under callgrind, a count that
    machine noise does not move (the three proxies, and Junction with 5 and 5,000 routes).
+6. Only with --parts 6: TCP mode, 1 GiB each way through Junction's tcp listener, HAProxy's
+   mode tcp and nginx's stream module (bench/tcp_peer.py at both ends).
 
 The measuring method (wrk warm-up then a measured run, CPU and RSS read from /proc) is the
 reference harness's, ../shared/bench/compare.py, imported from there when it exists, else
@@ -699,6 +701,177 @@ def part_callgrind(a, tmp, peers_conf):
 
 
 # ---------------------------------------------------------------------------------------
+# Part 6: TCP mode. One transfer of --tcp-bytes (1 GiB) each way through Junction's tcp
+# listener, HAProxy's `mode tcp` (by default, and with splice(2) switched on)
+# and nginx's `stream` module, to the source/sink server of bench/tcp_peer.py; "direct" is
+# the client straight to that server, the ceiling. Each proxy has one worker (thread or
+# process) and is started afresh for each round; a 64 MiB transfer warms it up first.
+
+TCP_SOURCE_PORT = 9201
+TCP_PORTS = {"junction": 8191, "nginx": 8192, "haproxy": 8193, "haproxy-splice": 8194}
+TCP_PEER = os.path.join(HERE, "tcp_peer.py")
+TCP_WARMUP = 64 << 20
+
+TCP_JUNCTION = """workers: 1
+listeners:
+  - {{ name: tcp, address: 127.0.0.1:{port}, protocol: tcp, upstream: source }}
+access_log: {{ path: none }}
+error_log: {{ level: warn }}
+upstreams:
+  source:
+    servers: [ {{ address: 127.0.0.1:{source} }} ]
+"""
+
+TCP_HAPROXY = """global
+  nbthread 1
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+{splice}
+frontend tcp
+  bind 127.0.0.1:{port}
+  default_backend source
+backend source
+  server s1 127.0.0.1:{source}
+"""
+
+# proxy_half_close: without it nginx ends the session when the client shuts its sending side,
+# before the server's answer of the upload test.
+TCP_NGINX = """{load_module}daemon off;
+worker_processes 1;
+pid {tmp}/tcp-nginx.pid;
+error_log stderr error;
+events {{ worker_connections 1024; }}
+stream {{
+  server {{
+    listen 127.0.0.1:{port};
+    proxy_pass 127.0.0.1:{source};
+    proxy_half_close on;
+  }}
+}}
+"""
+
+
+def nginx_stream_module():
+    """The load_module line nginx needs for `stream`: "" when it is built in, None when the
+    module is missing (Debian: libnginx-mod-stream)."""
+    try:
+        r = subprocess.run(["nginx", "-V"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    args = (r.stdout + r.stderr).split()
+    if "--with-stream" in args:
+        return ""
+    for d in ("/usr/lib/nginx/modules", "/usr/share/nginx/modules"):
+        path = os.path.join(d, "ngx_stream_module.so")
+        if os.path.isfile(path):
+            return f"load_module {path};\n"
+    return None
+
+
+def tcp_contenders(tmp):
+    """(name, port, argv or None) for each contender that can run here."""
+    def write(name, text):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+    src = TCP_SOURCE_PORT
+    out = [("junction", TCP_PORTS["junction"],
+            [BIN, "-c", write("tcp-junction.yaml",
+                              TCP_JUNCTION.format(port=TCP_PORTS["junction"], source=src))])]
+    module = nginx_stream_module()
+    if module is None:
+        print("  nginx has no stream module (install libnginx-mod-stream); nginx left out")
+    else:
+        conf = write("tcp-nginx.conf", TCP_NGINX.format(load_module=module, tmp=tmp,
+                                                        port=TCP_PORTS["nginx"], source=src))
+        out.append(("nginx", TCP_PORTS["nginx"], ["nginx", "-c", conf]))
+    # splice-auto did not splice at all in HAProxy 2.6's mode tcp (strace: recvfrom/sendto
+    # of 16 KiB); these two options do, through 64 KiB pipes.
+    splice_on = "  option splice-request\n  option splice-response"
+    for name, splice in (("haproxy", ""), ("haproxy-splice", splice_on)):
+        cfg = write(f"tcp-{name}.cfg", TCP_HAPROXY.format(splice=splice, port=TCP_PORTS[name],
+                                                          source=src))
+        out.append((name, TCP_PORTS[name], ["haproxy", "-f", cfg]))
+    out.append(("direct", src, None))
+    return out
+
+
+def tcp_one(c, size, tmp):
+    """One contender: GiB/s each way, and the proxy's CPU seconds per GiB moved."""
+    import tcp_peer
+    name, port, argv = c
+    log = os.path.join(tmp, f"tcp-{name}.log")
+    p = spawn(argv, log) if argv else None
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        if not M.wait_port(port):
+            return None
+        tcp_peer.transfer(port, "down", TCP_WARMUP)
+        out = {}
+        for kind in ("down", "up"):
+            cpu0 = M.tree_cpu(p.pid) if p else 0
+            secs = tcp_peer.transfer(port, kind, size)
+            cpu1 = M.tree_cpu(p.pid) if p else 0
+            out[f"{kind}_gibps"] = size / secs / (1 << 30)
+            out[f"{kind}_cpu"] = (cpu1 - cpu0) / ticks / (size / (1 << 30))
+        return out
+    except (OSError, RuntimeError) as e:
+        print(f"  {name}: transfer failed: {e}")
+        return None
+    finally:
+        if p:
+            stop(p)
+
+
+def part_tcp(a, tmp):
+    size = a.tcp_bytes
+    section(f"6. TCP mode: {size / (1 << 30):g} GiB each way, {a.rounds} interleaved round(s)")
+    busy = [pt for pt in (TCP_SOURCE_PORT, *TCP_PORTS.values()) if not port_free(pt)]
+    if busy:
+        print(f"  ports already in use on 127.0.0.1: {busy}; skipped")
+        return dict(skipped=f"ports in use: {busy}")
+    source = spawn([sys.executable, TCP_PEER, "serve", str(TCP_SOURCE_PORT)],
+                   os.path.join(tmp, "tcp-source.log"))
+    try:
+        if not M.wait_port(TCP_SOURCE_PORT):
+            return dict(skipped="the source server did not start")
+        by_round = interleave(
+            tcp_contenders(tmp), a.rounds, lambda c: tcp_one(c, size, tmp),
+            lambda n, r: f"{n:14s} down {r['down_gibps']:5.2f} GiB/s ({r['down_cpu']:4.2f} "
+                         f"CPU s/GiB)  up {r['up_gibps']:5.2f} GiB/s ({r['up_cpu']:4.2f})")
+    finally:
+        stop(source)
+    med = medians(by_round)
+    rows = [[n, f"{m['down_gibps']:.2f}", f"{m['up_gibps']:.2f}",
+             f"{m['down_cpu']:.2f}" if n != "direct" else "-",
+             f"{m['up_cpu']:.2f}" if n != "direct" else "-",
+             f"{sum(n in got for got in by_round)}"] for n, m in med.items()]
+    print()
+    print(fmt_table(["proxy", "down GiB/s", "up GiB/s", "CPU s/GiB down", "CPU s/GiB up",
+                     "runs"], rows))
+    print("  (medians over rounds; CPU = the proxy's user + system time per GiB moved;"
+          "\n   'direct' is the client straight to the source server, the ceiling)")
+    out = dict(medians=med, by_round=by_round, bytes=size,
+               junction_log=log_lines(os.path.join(tmp, "tcp-junction.log")))
+    peers = [n for n in ("nginx", "haproxy", "haproxy-splice") if n in med]
+    if "junction" in med and peers:
+        print("  Junction / best peer        ratio of medians   median of per-round ratios")
+        for kind in ("down", "up"):
+            g, c = f"{kind}_gibps", f"{kind}_cpu"
+            out[f"{kind}_ratio"] = med["junction"][g] / max(med[n][g] for n in peers)
+            out[f"{kind}_ratio_rounds"] = per_round_ratio(by_round, "junction", peers, g, max)
+            out[f"{kind}_cpu_ratio"] = med["junction"][c] / min(med[n][c] for n in peers)
+            print(f"    {kind:4s} GiB/s (higher better)   x{out[f'{kind}_ratio']:.2f}"
+                  f"              x{out[f'{kind}_ratio_rounds']:.2f}")
+            print(f"    {kind:4s} CPU/GiB (lower better)  x{out[f'{kind}_cpu_ratio']:.2f}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 
 def machine():
     model = "?"
@@ -753,11 +926,14 @@ def main():
     ap.add_argument("--callgrind", action="store_true",
                     help="also run part 4: instructions per request under callgrind")
     ap.add_argument("--callgrind-dur", type=int, default=10, help="seconds per callgrind run")
+    ap.add_argument("--tcp-bytes", type=int, default=1 << 30,
+                    help="bytes of each part 6 transfer (default 1 GiB)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.dur, a.idle = 1, 2, min(a.idle, 2000)
+        a.tcp_bytes = min(a.tcp_bytes, 256 << 20)
     parts = {p.strip() for p in a.parts.split(",")} | ({"4"} if a.callgrind else set())
     signal.signal(signal.SIGTERM, on_sigterm)
 
@@ -808,6 +984,8 @@ def main():
             results["idle"] = part_idle(a, tmp, peers_conf)
         if "4" in parts:
             results["callgrind"] = part_callgrind(a, tmp, peers_conf)
+        if "6" in parts:
+            results["tcp"] = part_tcp(a, tmp)
         if backend.poll() is not None:
             print(f"  note: the nginx backends exited early (status {backend.returncode})")
         results["load_after"] = open("/proc/loadavg").read().split()[:3]
@@ -860,6 +1038,17 @@ def summary(res):
             if f"routes_{kind}_ratio" in c:
                 print(f"  instructions/request, 5,000 vs 5 {kind} routes: "
                       f"x{c[f'routes_{kind}_ratio']:.3f}")
+    t6 = res.get("tcp")
+    if t6 and "down_ratio" in t6:
+        m = t6["medians"]
+        for n in ("junction", "nginx", "haproxy", "haproxy-splice"):
+            if n in m:
+                print(f"  tcp {n:14s} down {m[n]['down_gibps']:5.2f} GiB/s, up "
+                      f"{m[n]['up_gibps']:5.2f} GiB/s, {m[n]['down_cpu']:4.2f}/"
+                      f"{m[n]['up_cpu']:4.2f} CPU s per GiB")
+        print(f"  tcp Junction vs best peer: down x{t6['down_ratio']:.2f} (per round "
+              f"x{t6['down_ratio_rounds']:.2f}), up x{t6['up_ratio']:.2f} (per round "
+              f"x{t6['up_ratio_rounds']:.2f})")
     if "load_after" in res:
         print(f"  load average after the run: {' '.join(res['load_after'])}")
     notes = attention(res)
@@ -902,6 +1091,14 @@ def attention(res):
                              f"{x['idle'] - x['still_open']} closed while idle")
             if n == "junction":
                 notes += [f"idle: junction logged: {line}" for line in x["log"]]
+    t6 = res.get("tcp")
+    if t6 and "skipped" not in t6:
+        names = set().union(*t6["by_round"]) if t6["by_round"] else set()
+        for n in sorted(names):
+            missing = sum(n not in got for got in t6["by_round"])
+            if missing:
+                notes.append(f"tcp: {n}: {missing} run(s) gave no result")
+        notes += [f"tcp: junction logged: {line}" for line in t6["junction_log"]]
     c = res.get("callgrind")
     if c and "skipped" not in c:
         for n, x in c.items():
