@@ -43,7 +43,7 @@ size_t jn_sticky_set_cookie(const struct jn_cfg_upstream *up, const char *token,
     int n;
     if (up->sticky.ttl > 0)
         n = snprintf(out, cap, "%s=%s; Path=/; Max-Age=%" PRIu64 "; HttpOnly; SameSite=Lax",
-                     up->sticky.cookie, token, up->sticky.ttl / 1000);
+                     up->sticky.cookie, token, (up->sticky.ttl + 999) / 1000);
     else
         n = snprintf(out, cap, "%s=%s; Path=/; HttpOnly; SameSite=Lax", up->sticky.cookie, token);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
