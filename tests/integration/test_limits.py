@@ -5,7 +5,7 @@ import json
 import re
 import threading
 
-from conftest import EchoHandler, wait_for
+from conftest import Holding, wait_for
 
 CONF = """
 workers: 1
@@ -21,18 +21,6 @@ upstreams:
     servers: [ { address: 127.0.0.1:%d } ]
     limits: %s
 """
-
-
-class Holding(EchoHandler):
-    """Holds every request until the test opens the gate."""
-    gate = threading.Event()
-
-    def handle_any(self):
-        self.server.held += 1
-        Holding.gate.wait(30)
-        EchoHandler.handle_any(self)
-
-    do_GET = handle_any
 
 
 def send(port, out, i):
