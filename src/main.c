@@ -8,6 +8,8 @@
 
 #include "config/config.h"
 #include "core/log.h"
+#include "health/check.h"
+#include "health/state.h"
 #include "server/worker.h"
 
 static const char usage[] =
@@ -51,8 +53,20 @@ static int run(struct jn_config *cfg)
         return 1;
     }
     uint32_t n = worker_count(cfg);
-    if (jn_workers_start(cfg, n) != 0)
+    if (jn_pools_create(cfg) != 0) {
+        jn_log(JN_LOG_ERR, "out of memory");
         return 1;
+    }
+    if (jn_workers_start(cfg, n) != 0) {
+        jn_pools_destroy();
+        return 1;
+    }
+    if (jn_health_start(cfg) != 0) {
+        jn_log(JN_LOG_ERR, "cannot start the health check thread");
+        jn_workers_shutdown();
+        jn_pools_destroy();
+        return 1;
+    }
     jn_log(JN_LOG_INFO, "junction %s started: %u worker%s, %zu listener%s", JN_VERSION, n,
            n == 1 ? "" : "s", cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s");
     for (;;) {
@@ -67,6 +81,8 @@ static int run(struct jn_config *cfg)
         break;
     }
     jn_workers_shutdown();
+    jn_health_stop();
+    jn_pools_destroy();
     jn_log(JN_LOG_INFO, "stopped");
     return 0;
 }

@@ -14,6 +14,7 @@
 struct jn_lb_ctx {
     const uint32_t *in_flight; /* borrowed: per-server requests in flight, this worker */
     const bool *usable;        /* borrowed: per server; NULL = every server usable */
+    const uint32_t *weight;    /* borrowed: effective weights (slow start); NULL = configured */
     uint64_t *rng;             /* borrowed: the worker's random state (jn_lb_random) */
     uint64_t hash; /* the request's hash key, valid when has_hash */
     bool has_hash;
@@ -34,6 +35,15 @@ static inline uint64_t jn_lb_random(uint64_t *state)
 static inline bool jn_lb_usable(const struct jn_lb_ctx *ctx, size_t i)
 {
     return ctx == NULL || ctx->usable == NULL || ctx->usable[i];
+}
+
+/* Server i's weight for this pick: the configured one, or the effective one
+ * (configured x 10, scaled down while a server slow-starts). Only ratios
+ * between servers matter, so the two scales never mix within one pick. */
+static inline uint32_t jn_lb_weight(const struct jn_lb_ctx *ctx, const struct jn_cfg_server *sv,
+                                    size_t i)
+{
+    return ctx != NULL && ctx->weight != NULL ? ctx->weight[i] : sv[i].weight;
 }
 
 /* The state of algorithms that need nothing but the upstream itself. */

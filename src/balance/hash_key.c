@@ -88,17 +88,22 @@ static bool jn_cookie_in(struct jn_slice v, const char *name, struct jn_slice *v
 }
 
 /* A request may carry several Cookie fields (HTTP/2 splits them): all count. */
+bool jn_request_cookie(const struct jn_http_request *req, const char *name, struct jn_slice *value)
+{
+    for (size_t i = 0; i < req->nfields; i++)
+        if (jn_slice_ieq(req->fields[i].name, "cookie") &&
+            jn_cookie_in(req->fields[i].value, name, value))
+            return true;
+    return false;
+}
+
 static bool jn_hash_cookie(const struct jn_http_request *req, const char *name, uint64_t *out)
 {
     struct jn_slice value;
-    for (size_t i = 0; i < req->nfields; i++) {
-        if (jn_slice_ieq(req->fields[i].name, "cookie") &&
-            jn_cookie_in(req->fields[i].value, name, &value)) {
-            *out = jn_hash_bytes(value.ptr, value.len);
-            return true;
-        }
-    }
-    return false;
+    if (!jn_request_cookie(req, name, &value))
+        return false;
+    *out = jn_hash_bytes(value.ptr, value.len);
+    return true;
 }
 
 static bool jn_has_prefix(const char *s, const char *prefix, const char **rest)

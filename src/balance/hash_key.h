@@ -25,4 +25,8 @@ uint64_t jn_hash_bytes(const void *data, size_t len);
 bool jn_hash_key(const char *hash_key, const struct jn_http_request *req, const char *client_ip,
                  uint64_t *out);
 
+/* The value of the first cookie called name (case-sensitive) in req's
+ * Cookie fields; false when there is none. */
+bool jn_request_cookie(const struct jn_http_request *req, const char *name, struct jn_slice *value);
+
 #endif

@@ -10,6 +10,8 @@
 
 #include "balance/balance.h"
 
+/* Used when the upstream leaves them unset (0): configurations built in
+ * code rather than loaded. The loader's defaults are the same. */
 #define EWMA_DECAY_US 10000000.0 /* time constant: 10 s */
 #define EWMA_DEFAULT_US 1000.0   /* a server never measured counts as 1 ms */
 
@@ -20,6 +22,7 @@ struct ewma_server {
 
 struct ewma_state {
     const struct jn_cfg_upstream *up; /* borrowed from the configuration snapshot */
+    double decay_us;                  /* ewma: decay */
     struct ewma_server *servers;      /* owned, one per server */
 };
 
@@ -34,8 +37,10 @@ static void *ewma_create(const struct jn_cfg_upstream *up)
         free(s);
         return NULL;
     }
+    s->decay_us = up->ewma_decay > 0 ? (double)up->ewma_decay * 1000.0 : EWMA_DECAY_US;
+    double initial = up->ewma_initial_us > 0 ? (double)up->ewma_initial_us : EWMA_DEFAULT_US;
     for (size_t i = 0; i < up->nservers; i++)
-        s->servers[i].latency_us = EWMA_DEFAULT_US;
+        s->servers[i].latency_us = initial;
     return s;
 }
 
@@ -48,7 +53,7 @@ static void ewma_observe(void *state, int server, uint64_t latency_us, uint64_t 
         e->latency_us = sample; /* the peak: slower news counts at once */
     } else {
         double elapsed = now_us > e->stamp_us ? (double)(now_us - e->stamp_us) : 0.0;
-        double w = exp(-elapsed / EWMA_DECAY_US);
+        double w = exp(-elapsed / s->decay_us);
         e->latency_us = e->latency_us * w + sample * (1.0 - w);
     }
     e->stamp_us = now_us;
@@ -59,7 +64,7 @@ static double cost(const struct ewma_state *s, const struct jn_lb_ctx *ctx, int 
     /* +1 us keeps a server answering in under a microsecond from costing 0
      * whatever its queue. */
     return (s->servers[i].latency_us + 1.0) * (double)(ctx->in_flight[i] + 1) /
-           (double)s->up->servers[i].weight;
+           (double)jn_lb_weight(ctx, s->up->servers, (size_t)i);
 }
 
 static int ewma_pick(void *state, const struct jn_lb_ctx *ctx)

@@ -27,8 +27,9 @@ static int lc_pick(void *state, const struct jn_lb_ctx *ctx)
         size_t i = (s->next + k) % n;
         if (!jn_lb_usable(ctx, i))
             continue;
-        if (best < 0 || jn_lb_lighter(ctx->in_flight[i], s->up->servers[i].weight,
-                                      ctx->in_flight[best], s->up->servers[best].weight))
+        if (best < 0 || jn_lb_lighter(ctx->in_flight[i], jn_lb_weight(ctx, s->up->servers, i),
+                                      ctx->in_flight[best],
+                                      jn_lb_weight(ctx, s->up->servers, (size_t)best)))
             best = (int)i;
     }
     s->next = n ? (s->next + 1) % n : 0;

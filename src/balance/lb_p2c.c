@@ -11,7 +11,10 @@ static int p2c_pick(void *state, const struct jn_lb_ctx *ctx)
     if (!jn_lb_two_choices(ctx, s->up->nservers, &a, &b))
         return a;
     const struct jn_cfg_server *sv = s->up->servers;
-    return jn_lb_lighter(ctx->in_flight[b], sv[b].weight, ctx->in_flight[a], sv[a].weight) ? b : a;
+    return jn_lb_lighter(ctx->in_flight[b], jn_lb_weight(ctx, sv, (size_t)b), ctx->in_flight[a],
+                         jn_lb_weight(ctx, sv, (size_t)a))
+               ? b
+               : a;
 }
 
 const struct jn_lb_ops jn_lb_p2c = {

@@ -8,16 +8,16 @@ static int random_pick(void *state, const struct jn_lb_ctx *ctx)
     uint64_t total = 0;
     for (size_t i = 0; i < s->up->nservers; i++)
         if (jn_lb_usable(ctx, i))
-            total += s->up->servers[i].weight;
+            total += jn_lb_weight(ctx, s->up->servers, i);
     if (total == 0)
         return -1;
     uint64_t r = jn_lb_random(ctx->rng) % total;
     for (size_t i = 0; i < s->up->nservers; i++) {
         if (!jn_lb_usable(ctx, i))
             continue;
-        if (r < s->up->servers[i].weight)
+        if (r < jn_lb_weight(ctx, s->up->servers, i))
             return (int)i;
-        r -= s->up->servers[i].weight;
+        r -= jn_lb_weight(ctx, s->up->servers, i);
     }
     return -1; /* not reached: r < total */
 }

@@ -36,7 +36,7 @@ static int rr_pick(void *state, const struct jn_lb_ctx *ctx)
     for (size_t i = 0; i < s->n; i++) {
         if (!jn_lb_usable(ctx, i))
             continue;
-        int64_t w = s->servers[i].weight;
+        int64_t w = jn_lb_weight(ctx, s->servers, i);
         s->score[i] += w;
         total += w;
         if (best < 0 || s->score[i] > s->score[best])

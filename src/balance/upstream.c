@@ -13,6 +13,37 @@
 
 #include "core/common.h"
 
+/* Recomputes this worker's view of which servers are usable and their
+ * effective weights from the configuration and the shared state. */
+static void refresh(struct jn_upstream_rt *rt, uint64_t now)
+{
+    const struct jn_cfg_upstream *cfg = rt->cfg;
+    uint64_t until = UINT64_MAX;
+    if (rt->shared != NULL)
+        rt->seen_version = atomic_load_explicit(&rt->shared->version, memory_order_acquire);
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        bool ok = !cfg->servers[i].drain;
+        uint32_t ramp = 1000;
+        if (rt->shared != NULL) {
+            ok = ok && jn_server_usable(rt->shared, i, now, &until);
+            ramp = jn_server_ramp(rt->shared, i, now, &until);
+        }
+        rt->usable[i] = ok;
+        rt->weight[i] = JN_MAX(cfg->servers[i].weight * ramp / 100, 1u);
+    }
+    rt->valid_until = until;
+}
+
+/* One relaxed load and one comparison on the request path. */
+static void maybe_refresh(struct jn_upstream_rt *rt)
+{
+    uint64_t now = jn_loop_now(rt->loop);
+    if (now >= rt->valid_until ||
+        (rt->shared != NULL &&
+         atomic_load_explicit(&rt->shared->version, memory_order_relaxed) != rt->seen_version))
+        refresh(rt, now);
+}
+
 int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream *cfg,
                         struct jn_loop *loop, uint64_t idle_timeout_ms, struct jn_upconn **garbage)
 {
@@ -27,14 +58,19 @@ int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream 
     rt->servers = calloc(n, sizeof(*rt->servers));
     rt->in_flight = calloc(n, sizeof(*rt->in_flight));
     rt->usable = calloc(n, sizeof(*rt->usable));
+    rt->weight = calloc(n, sizeof(*rt->weight));
     rt->lb_state = rt->lb->create(cfg);
+    rt->shared = jn_pool_get(cfg->index);
+    if (cfg->sticky.cookie != NULL && (rt->sticky = calloc(n, sizeof(*rt->sticky))) != NULL)
+        for (size_t i = 0; i < cfg->nservers; i++)
+            jn_sticky_token(cfg, i, rt->sticky[i]);
     if (rt->servers == NULL || rt->in_flight == NULL || rt->usable == NULL ||
-        rt->lb_state == NULL) {
+        rt->weight == NULL || rt->lb_state == NULL ||
+        (cfg->sticky.cookie != NULL && rt->sticky == NULL)) {
         jn_upstream_rt_destroy(rt);
         return JN_ENOMEM;
     }
-    for (size_t i = 0; i < cfg->nservers; i++)
-        rt->usable[i] = !cfg->servers[i].drain;
+    refresh(rt, jn_clock_ms());
     return 0;
 }
 
@@ -51,17 +87,63 @@ void jn_upstream_rt_destroy(struct jn_upstream_rt *rt)
     free(rt->servers);
     free(rt->in_flight);
     free(rt->usable);
+    free(rt->weight);
+    free(rt->sticky);
+    rt->sticky = NULL;
     rt->usable = NULL;
+    rt->weight = NULL;
     rt->servers = NULL;
     rt->in_flight = NULL;
     rt->lb_state = NULL;
 }
 
-int jn_upstream_pick(struct jn_upstream_rt *rt, const uint64_t *hash)
+static int pick_now(struct jn_upstream_rt *rt, const uint64_t *hash)
 {
-    struct jn_lb_ctx ctx = { .in_flight = rt->in_flight, .usable = rt->usable, .rng = &rt->rng,
+    struct jn_lb_ctx ctx = { .in_flight = rt->in_flight, .usable = rt->usable,
+                             .weight = rt->weight, .rng = &rt->rng,
                              .hash = hash != NULL ? *hash : 0, .has_hash = hash != NULL };
     return rt->lb->pick(rt->lb_state, &ctx);
+}
+
+int jn_upstream_pick(struct jn_upstream_rt *rt, const uint64_t *hash)
+{
+    maybe_refresh(rt);
+    return pick_now(rt, hash);
+}
+
+bool jn_upstream_usable(struct jn_upstream_rt *rt, uint32_t server)
+{
+    maybe_refresh(rt);
+    return rt->usable[server];
+}
+
+int jn_upstream_pick_other(struct jn_upstream_rt *rt, const uint64_t *hash, const int *tried,
+                           size_t ntried)
+{
+    maybe_refresh(rt);
+    /* The tried servers are hidden for this one pick; the next refresh or
+     * this restore brings them back. */
+    bool saved[16];
+    size_t n = JN_MIN(ntried, JN_ARRAY_LEN(saved));
+    for (size_t k = 0; k < n; k++) {
+        saved[k] = rt->usable[tried[k]];
+        rt->usable[tried[k]] = false;
+    }
+    int pick = pick_now(rt, hash);
+    for (size_t k = n; k-- > 0;)
+        rt->usable[tried[k]] = saved[k];
+    return pick;
+}
+
+void jn_upstream_report(struct jn_upstream_rt *rt, uint32_t server, enum jn_outcome o)
+{
+    if (rt->shared == NULL)
+        return;
+    uint64_t v = atomic_load_explicit(&rt->shared->version, memory_order_relaxed);
+    jn_pool_report(rt->shared, server, o, jn_loop_now(rt->loop));
+    /* An ejection made here is seen by this worker's very next pick. */
+    if (atomic_load_explicit(&rt->shared->version, memory_order_relaxed) != v)
+        rt->valid_until = 0;
 }
 
 /* A pooled connection is only handed out when a peek shows the server has
@@ -136,12 +218,65 @@ static struct jn_upconn *take_idle(struct jn_upstream_rt *rt, uint32_t server, b
     return NULL;
 }
 
+static _Atomic(void (*)(void)) kick_hook;
+static const char limit_msg[] = "connection limit reached";
+
+void jn_upstream_set_kick_hook(void (*hook)(void))
+{
+    atomic_store(&kick_hook, hook);
+}
+
+/* Takes one of the server's connection slots (every worker counts against
+ * max_connections). Returns false when none is free. */
+static bool take_slot(struct jn_upstream_rt *rt, uint32_t server)
+{
+    if (rt->shared == NULL)
+        return true;
+    _Atomic uint32_t *open = &rt->shared->servers[server].connections;
+    uint32_t max = rt->cfg->limits.max_connections;
+    if (max == 0) {
+        atomic_fetch_add_explicit(open, 1, memory_order_relaxed);
+        return true;
+    }
+    uint32_t n = atomic_load(open);
+    do {
+        if (n >= max)
+            return false;
+    } while (!atomic_compare_exchange_weak(open, &n, n + 1));
+    return true;
+}
+
+static void wake_one(struct jn_upstream_rt *rt, uint32_t server);
+
+/* Gives a slot back; a request queued for it, here or in another worker, is woken. */
+static void free_slot(struct jn_upstream_rt *rt, uint32_t server)
+{
+    if (rt->shared == NULL)
+        return;
+    struct jn_server_state *st = &rt->shared->servers[server];
+    atomic_fetch_sub_explicit(&st->connections, 1, memory_order_relaxed);
+    if (rt->cfg->limits.max_connections == 0 || atomic_load(&st->pending) == 0)
+        return;
+    if (rt->servers[server].wait_head != NULL) {
+        wake_one(rt, server);
+        return;
+    }
+    void (*hook)(void) = atomic_load(&kick_hook);
+    if (hook != NULL)
+        hook();
+}
+
 static struct jn_upconn *connect_new(struct jn_upstream_rt *rt, uint32_t server, const char **err)
 {
     const struct jn_cfg_server *srv = &rt->cfg->servers[server];
+    if (!take_slot(rt, server)) {
+        *err = limit_msg;
+        return NULL;
+    }
     int fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *err = strerror(errno);
+        free_slot(rt, server);
         return NULL;
     }
     int one = 1;
@@ -149,6 +284,7 @@ static struct jn_upconn *connect_new(struct jn_upstream_rt *rt, uint32_t server,
     struct jn_upconn *uc = calloc(1, sizeof(*uc));
     if (uc == NULL) {
         close(fd);
+        free_slot(rt, server);
         *err = "out of memory";
         return NULL;
     }
@@ -167,19 +303,29 @@ static struct jn_upconn *connect_new(struct jn_upstream_rt *rt, uint32_t server,
     if (jn_io_add(rt->loop, &uc->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
         close(fd);
         free(uc);
+        free_slot(rt, server);
         *err = "epoll registration failed";
         return NULL;
     }
     return uc;
 }
 
-struct jn_upconn *jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, bool verify,
-                                const char **err)
+int jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, int flags, struct jn_upconn **out,
+                  const char **err)
 {
-    struct jn_upconn *uc = take_idle(rt, server, verify);
+    struct jn_upconn *uc = NULL;
+    if (!(flags & JN_UPCONN_FRESH))
+        uc = take_idle(rt, server, flags & JN_UPCONN_VERIFY);
+    if (uc == NULL && rt->cfg->limits.max_connections > 0 && !(flags & JN_UPCONN_FRESH) &&
+        rt->shared != NULL &&
+        atomic_load(&rt->shared->servers[server].connections) >= rt->cfg->limits.max_connections)
+        return JN_ETOOBIG;
     if (uc == NULL)
         uc = connect_new(rt, server, err);
-    return uc;
+    *out = uc;
+    if (uc != NULL)
+        return 0;
+    return *err == limit_msg ? JN_ETOOBIG : JN_EIO;
 }
 
 struct jn_upconn *jn_upconn_get_fresh(struct jn_upstream_rt *rt, uint32_t server, const char **err)
@@ -205,6 +351,104 @@ void jn_upconn_release(struct jn_upconn *uc)
     s->idle = uc;
     s->nidle++;
     jn_timer_set(rt->loop, &uc->timer, rt->idle_timeout_ms);
+    if (s->wait_head != NULL)
+        wake_one(rt, uc->server); /* it takes this idle connection */
+}
+
+/* ---- queueing at max_connections ---- */
+
+static void unlink_wait(struct jn_upwait *w)
+{
+    struct jn_upstream_rt *rt = w->up;
+    struct jn_upstream_server_rt *s = &rt->servers[w->server];
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        s->wait_head = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    else
+        s->wait_tail = w->prev;
+    w->next = w->prev = NULL;
+    jn_timer_stop(rt->loop, &w->timer);
+    atomic_fetch_sub(&rt->shared->servers[w->server].pending, 1);
+    rt->nwaiting--;
+}
+
+static void wait_ready(struct jn_loop *loop, struct jn_timer *t)
+{
+    struct jn_upwait *w = t->data;
+    w->up = NULL;
+    w->waking = false;
+    w->ready(w);
+}
+
+/* The waiter runs from the loop, not from inside whoever freed the slot
+ * (that may be another request half-way through its own work). */
+static void wake_one(struct jn_upstream_rt *rt, uint32_t server)
+{
+    struct jn_upwait *w = rt->servers[server].wait_head;
+    unlink_wait(w);
+    w->waking = true;
+    jn_timer_init(&w->timer, wait_ready, w);
+    jn_timer_set(rt->loop, &w->timer, 0);
+}
+
+static void wait_expired(struct jn_loop *loop, struct jn_timer *t)
+{
+    struct jn_upwait *w = t->data;
+    unlink_wait(w);
+    w->up = NULL;
+    w->expired(w);
+}
+
+int jn_upwait_start(struct jn_upstream_rt *rt, uint32_t server, struct jn_upwait *w)
+{
+    const struct jn_cfg_limits *lim = &rt->cfg->limits;
+    _Atomic uint32_t *pending = &rt->shared->servers[server].pending;
+    uint32_t n = atomic_load(pending);
+    do {
+        if (n >= lim->max_pending)
+            return JN_ETOOBIG;
+    } while (!atomic_compare_exchange_weak(pending, &n, n + 1));
+    struct jn_upstream_server_rt *s = &rt->servers[server];
+    w->up = rt;
+    w->server = server;
+    w->waking = false;
+    w->next = NULL;
+    w->prev = s->wait_tail;
+    if (s->wait_tail != NULL)
+        s->wait_tail->next = w;
+    else
+        s->wait_head = w;
+    s->wait_tail = w;
+    rt->nwaiting++;
+    jn_timer_init(&w->timer, wait_expired, w);
+    jn_timer_set(rt->loop, &w->timer, lim->queue_timeout);
+    return 0;
+}
+
+void jn_upwait_cancel(struct jn_upwait *w)
+{
+    if (w->up == NULL)
+        return;
+    if (w->waking)
+        jn_timer_stop(w->up->loop, &w->timer);
+    else
+        unlink_wait(w);
+    w->up = NULL;
+    w->waking = false;
+}
+
+void jn_upstream_kick(struct jn_upstream_rt *rt)
+{
+    for (uint32_t i = 0; rt->nwaiting > 0 && i < rt->cfg->nservers; i++) {
+        struct jn_upstream_server_rt *s = &rt->servers[i];
+        while (s->wait_head != NULL &&
+               (s->idle != NULL || atomic_load(&rt->shared->servers[i].connections) <
+                                       rt->cfg->limits.max_connections))
+            wake_one(rt, i);
+    }
 }
 
 void jn_upconn_close(struct jn_upconn *uc)
@@ -216,6 +460,7 @@ void jn_upconn_close(struct jn_upconn *uc)
     jn_timer_stop(uc->up->loop, &uc->timer);
     jn_io_del(uc->up->loop, &uc->io);
     close(uc->io.fd);
+    free_slot(uc->up, uc->server);
     uc->closed = true;
     uc->owner = NULL;
     uc->next = *uc->up->garbage;

@@ -8,8 +8,10 @@
 #include <stdint.h>
 
 #include "balance/balance.h"
+#include "balance/sticky.h"
 #include "config/config.h"
 #include "core/loop.h"
+#include "health/state.h"
 
 struct jn_upstream_rt;
 
@@ -31,9 +33,23 @@ struct jn_upconn {
     int error;                  /* errno of a connect that failed at once */
 };
 
+/* A request waiting for a connection to a server at its max_connections
+ * (limits:). Embedded in its owner; ready() runs when a slot may be free,
+ * expired() when queue_timeout passes first. */
+struct jn_upwait {
+    struct jn_upwait *next, *prev;
+    struct jn_timer timer;
+    struct jn_upstream_rt *up;   /* borrowed; NULL when neither queued nor waking */
+    uint32_t server;
+    bool waking;                 /* out of the queue, ready() about to run */
+    void (*ready)(struct jn_upwait *w);
+    void (*expired)(struct jn_upwait *w);
+};
+
 struct jn_upstream_server_rt {
     struct jn_upconn *idle; /* owned: idle connections, most recent first */
     uint32_t nidle;
+    struct jn_upwait *wait_head, *wait_tail; /* borrowed: queued requests, oldest first */
 };
 
 struct jn_upstream_rt {
@@ -42,11 +58,17 @@ struct jn_upstream_rt {
     void *lb_state;                     /* owned */
     struct jn_upstream_server_rt *servers; /* owned, cfg->nservers entries */
     uint32_t *in_flight;                /* owned: requests in flight per server, this worker */
-    bool *usable;                       /* owned: per server, false while draining */
+    bool *usable;                       /* owned: per server: not draining, down or ejected */
+    uint32_t *weight;                   /* owned: per server, weight x 10 scaled by slow start */
+    struct jn_pool_state *shared;       /* borrowed: process-wide server state */
+    uint64_t seen_version;              /* shared->version when usable/weight were computed */
+    uint64_t valid_until;               /* ms: usable/weight must be recomputed from then */
     struct jn_loop *loop;               /* borrowed: the worker's loop */
     uint64_t rng;                       /* random state for the balancer, never 0 */
     uint64_t idle_timeout_ms;
     struct jn_upconn **garbage;         /* borrowed: the worker's deferred-free list */
+    uint32_t nwaiting;                  /* requests queued on any server, this worker */
+    char (*sticky)[JN_STICKY_TOKEN_LEN + 1]; /* owned: cookie value per server; NULL = off */
 };
 
 /* Sets up rt for cfg in a worker. Returns 0 or JN_ENOMEM. */
@@ -59,16 +81,43 @@ void jn_upstream_rt_destroy(struct jn_upstream_rt *rt);
  * request's hash key for hashing balancers (jn_hash_key), NULL when none. */
 int jn_upstream_pick(struct jn_upstream_rt *rt, const uint64_t *hash);
 
-/* Returns an idle connection to server, or a new connection being
- * established (connected == false); NULL with *err set when the socket could
- * not even be created. Idle connections that the server closed are dropped
- * as soon as their close event arrives; with verify, a non-blocking peek also
- * checks the one handed out (for requests that could not be replayed if it
- * turned out dead). */
-struct jn_upconn *jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, bool verify,
-                                const char **err);
-/* A new connection, never a pooled one (for a retry). */
+/* True when server may take a request now (sticky sessions ask). */
+bool jn_upstream_usable(struct jn_upstream_rt *rt, uint32_t server);
+
+/* Like jn_upstream_pick, but never one of the ntried servers in tried (a
+ * retry); returns -1 when no other server is usable. */
+int jn_upstream_pick_other(struct jn_upstream_rt *rt, const uint64_t *hash, const int *tried,
+                           size_t ntried);
+
+/* Records how an exchange with server ended (passive health). */
+void jn_upstream_report(struct jn_upstream_rt *rt, uint32_t server, enum jn_outcome o);
+
+enum { JN_UPCONN_VERIFY = 1, JN_UPCONN_FRESH = 2 };
+
+/* Sets *out to an idle connection to server, or to a new connection being
+ * established (connected == false), and returns 0. Returns JN_ETOOBIG when
+ * the server is at its max_connections with nothing idle, or JN_EIO with
+ * *err set when the socket could not even be created. Idle connections that
+ * the server closed are dropped as soon as their close event arrives; with
+ * JN_UPCONN_VERIFY a non-blocking peek also checks the one handed out (for
+ * requests that could not be replayed if it turned out dead); with
+ * JN_UPCONN_FRESH the connection is always a new one. */
+int jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, int flags, struct jn_upconn **out,
+                  const char **err);
+/* A new connection, never a pooled one; NULL with *err set on failure. */
 struct jn_upconn *jn_upconn_get_fresh(struct jn_upstream_rt *rt, uint32_t server, const char **err);
+
+/* Queues w for a connection to server. Returns 0, or JN_ETOOBIG when the
+ * server's max_pending is reached (the caller answers 503). */
+int jn_upwait_start(struct jn_upstream_rt *rt, uint32_t server, struct jn_upwait *w);
+/* Leaves the queue (no-op when w is not queued). */
+void jn_upwait_cancel(struct jn_upwait *w);
+/* Wakes queued requests whose server has room again (after another worker
+ * freed a connection). */
+void jn_upstream_kick(struct jn_upstream_rt *rt);
+/* Called (from any worker) when a connection slot frees while requests are
+ * queued somewhere: wakes every worker, which then runs jn_upstream_kick. */
+void jn_upstream_set_kick_hook(void (*hook)(void));
 /* Puts a connection whose exchange completed cleanly back into its pool,
  * or closes it when the pool is full. */
 void jn_upconn_release(struct jn_upconn *uc);

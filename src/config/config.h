@@ -264,6 +264,9 @@ void jn_config_unref(struct jn_config *cfg);
 
 /* "250ms", "2s", "1m", "1h" -> milliseconds. Returns 0 or JN_EINVAL. */
 int jn_parse_duration(const char *s, uint64_t *out_ms);
+/* The same with "us" also known, in microseconds: "500us", "1ms" -> 1000.
+ * Returns 0 or JN_EINVAL (also when the value overflows). */
+int jn_parse_duration_us(const char *s, uint64_t *out_us);
 /* "512", "16k", "1m", "1g" -> bytes. Returns 0 or JN_EINVAL. */
 int jn_parse_size(const char *s, uint64_t *out);
 /* "host:port", "[v6]:port", ":port" -> sockaddr (numeric hosts and "localhost").

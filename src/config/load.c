@@ -464,7 +464,21 @@ static void jn_ld_set_balance_factor(struct jn_ld *ld, const struct jn_ld_key *k
     ((struct jn_cfg_upstream *)obj)->hash_balance_factor = (uint32_t)v;
 }
 
-enum { JN_UP_BALANCE, JN_UP_KEEPALIVE, JN_UP_SERVERS, JN_UP_HASH_KEY, JN_UP_TABLE, JN_UP_FACTOR };
+enum {
+    JN_UP_BALANCE,
+    JN_UP_KEEPALIVE,
+    JN_UP_SERVERS,
+    JN_UP_HASH_KEY,
+    JN_UP_TABLE,
+    JN_UP_FACTOR,
+    JN_UP_HEALTH,
+    JN_UP_OUTLIER,
+    JN_UP_RETRIES,
+    JN_UP_LIMITS,
+    JN_UP_STICKY,
+    JN_UP_SLOW_START,
+    JN_UP_EWMA,
+};
 static const struct jn_ld_key jn_upstream_keys[] = {
     [JN_UP_BALANCE] = JN_LD_KEY("balance", jn_ld_set_balance, 0),
     [JN_UP_KEEPALIVE] = JN_LD_NUM("keepalive", jn_ld_set_u32,
@@ -473,6 +487,15 @@ static const struct jn_ld_key jn_upstream_keys[] = {
     [JN_UP_HASH_KEY] = JN_LD_KEY("hash_key", jn_ld_set_hash_key, 0),
     [JN_UP_TABLE] = JN_LD_NUM("hash_table_size", jn_ld_set_table_size, 0, 7, 1000003),
     [JN_UP_FACTOR] = JN_LD_NUM("hash_balance_factor", jn_ld_set_balance_factor, 0, 0, 100000),
+    /* The policy sections: load_upstream.c. */
+    [JN_UP_HEALTH] = JN_LD_KEY("health", jn_ld_set_health, 0),
+    [JN_UP_OUTLIER] = JN_LD_KEY("outlier", jn_ld_set_outlier, 0),
+    [JN_UP_RETRIES] = JN_LD_KEY("retries", jn_ld_set_retries, 0),
+    [JN_UP_LIMITS] = JN_LD_KEY("limits", jn_ld_set_limits, 0),
+    [JN_UP_STICKY] = JN_LD_KEY("sticky", jn_ld_set_sticky, 0),
+    [JN_UP_SLOW_START] = JN_LD_NUM("slow_start", jn_ld_set_duration,
+                                   offsetof(struct jn_cfg_upstream, slow_start), 0, JN_HOUR_MS),
+    [JN_UP_EWMA] = JN_LD_KEY("ewma", jn_ld_set_ewma, 0),
 };
 static const struct jn_ld_table jn_upstream_table = JN_LD_TABLE("upstream", jn_upstream_keys);
 
@@ -516,12 +539,13 @@ static void jn_ld_upstream(struct jn_ld *ld, yaml_node_t *key, yaml_node_t *valu
     up->balance = jn_ld_strdup(ld, "round_robin", strlen("round_robin"));
     up->keepalive = 32;
     up->hash_table_size = 65537;
-    up->retries.attempts = 1; /* config.h's default; tcp listeners retry connects with it */
+    jn_ld_upstream_defaults(ld, up);
     up->pos = jn_ld_pos(ld, key);
     struct jn_ld_found found[JN_ARRAY_LEN(jn_upstream_keys)];
     if (up->name == NULL || !jn_ld_map(ld, value, &jn_upstream_table, up, found))
         return;
     jn_ld_upstream_hash(ld, up, found);
+    jn_ld_upstream_ewma(ld, up, found[JN_UP_BALANCE].value, found[JN_UP_EWMA].key);
     *name = (struct jn_ld_name){up->name, key};
     up->index = cfg->nupstreams++;
 }

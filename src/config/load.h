@@ -138,6 +138,21 @@ const char *jn_ld_header_value_error(const char *s, size_t len);
 /* Writes the address in canonical form ("127.0.0.1:80", "[::1]:80") for comparisons. */
 void jn_ld_canonical_address(const struct sockaddr_storage *ss, char *out, size_t cap);
 
+/* load_upstream.c: the policy sections of an upstream (obj is the
+ * struct jn_cfg_upstream) and their defaults. */
+jn_ld_set_fn jn_ld_set_health;  /* health: present turns checks on */
+jn_ld_set_fn jn_ld_set_outlier; /* outlier: present turns ejection on */
+jn_ld_set_fn jn_ld_set_retries;
+jn_ld_set_fn jn_ld_set_limits;
+jn_ld_set_fn jn_ld_set_sticky;
+jn_ld_set_fn jn_ld_set_ewma;
+/* Sets every policy default of up (whether or not its sections are written). */
+void jn_ld_upstream_defaults(struct jn_ld *ld, struct jn_cfg_upstream *up);
+/* Once the upstream is read: reports ewma_key (the "ewma" key node, NULL when
+ * absent) unless up balances with ewma. balance is the balance value or NULL. */
+void jn_ld_upstream_ewma(struct jn_ld *ld, const struct jn_cfg_upstream *up,
+                         const yaml_node_t *balance, const yaml_node_t *ewma_key);
+
 /* load.c: reads the document (root may be NULL: empty) into ld->cfg, reporting every error. */
 void jn_ld_document(struct jn_ld *ld, yaml_node_t *root);
 /* load_route.c: reads the routes list; listeners, upstreams and http must be read already. */

@@ -3,6 +3,7 @@
  * turn into a surprising value. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -33,26 +34,43 @@ static int jn_scale(uint64_t v, uint64_t unit, uint64_t *out)
     return JN_OK;
 }
 
-int jn_parse_duration(const char *s, uint64_t *out_ms)
+/* Reads "<digits><unit>" in milliseconds, or in microseconds when micro is
+ * set (the only case where the "us" unit is known). */
+static int jn_parse_duration_in(const char *s, bool micro, uint64_t *out)
 {
     static const struct {
         const char *suffix;
-        uint64_t ms;
+        uint64_t ms; /* 0: microseconds only */
     } units[] = {
-        {"ms", 1},
-        {"s", 1000},
-        {"m", 60 * 1000},
-        {"h", 60 * 60 * 1000},
+        {"us", 0}, {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000},
     };
     uint64_t v;
     size_t n;
     if (s == NULL || (n = jn_parse_digits(s, &v)) == 0)
         return JN_EINVAL;
     /* A bare number is refused: "30" could mean seconds or milliseconds. */
-    for (size_t i = 0; i < JN_ARRAY_LEN(units); i++)
-        if (strcmp(s + n, units[i].suffix) == 0)
-            return jn_scale(v, units[i].ms, out_ms);
+    for (size_t i = 0; i < JN_ARRAY_LEN(units); i++) {
+        if (strcmp(s + n, units[i].suffix) != 0)
+            continue;
+        if (!micro)
+            return units[i].ms != 0 ? jn_scale(v, units[i].ms, out) : JN_EINVAL;
+        if (units[i].ms == 0) {
+            *out = v;
+            return JN_OK;
+        }
+        return jn_scale(v, units[i].ms * 1000, out);
+    }
     return JN_EINVAL;
+}
+
+int jn_parse_duration(const char *s, uint64_t *out_ms)
+{
+    return jn_parse_duration_in(s, false, out_ms);
+}
+
+int jn_parse_duration_us(const char *s, uint64_t *out_us)
+{
+    return jn_parse_duration_in(s, true, out_us);
 }
 
 int jn_parse_size(const char *s, uint64_t *out)

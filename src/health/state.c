@@ -92,10 +92,12 @@ static void eject(struct jn_pool_state *p, size_t i, uint64_t now_ms)
     } while (!atomic_compare_exchange_weak(&p->nejected, &n, n + 1));
     uint32_t times = atomic_load(&s->ejections);
     uint64_t back = atomic_load(&s->back_since);
-    uint64_t last = o->ejection_time << JN_MIN(times > 0 ? times - 1 : 0, 16u);
-    if (times > 0 && back != 0 && now_ms - back > JN_MIN(last, (uint64_t)MAX_EJECTION_MS))
+    /* Doubling stops at 5 minutes, or at ejection_time when that is longer. */
+    uint64_t cap_ms = JN_MAX(o->ejection_time, (uint64_t)MAX_EJECTION_MS);
+    uint64_t last = JN_MIN(o->ejection_time << JN_MIN(times > 0 ? times - 1 : 0, 16u), cap_ms);
+    if (times > 0 && back != 0 && now_ms - back > last)
         times = 0;
-    uint64_t span = JN_MIN(o->ejection_time << JN_MIN(times, 16u), (uint64_t)MAX_EJECTION_MS);
+    uint64_t span = JN_MIN(o->ejection_time << JN_MIN(times, 16u), cap_ms);
     atomic_store(&s->ejections, times + 1);
     uint64_t expected = 0;
     if (!atomic_compare_exchange_strong(&s->ejected_until, &expected, now_ms + span)) {

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "balance/hash_key.h"
+#include "balance/sticky.h"
 #include "core/log.h"
 #include "http/access_log.h"
 #include "http/h1/h1_server.h"
@@ -24,6 +25,7 @@
 
 static void upstream_event(struct jn_upconn *uc);
 static void upstream_timeout(struct jn_upconn *uc);
+static void connect_upstream(struct jn_stream *s, int flags);
 static int bad_request_body(struct jn_stream *s, const char *err);
 static void release_upstream(struct jn_stream *s);
 static void finish(struct jn_stream *s);
@@ -332,15 +334,35 @@ static void respond_local(struct jn_stream *s)
     s->phase = JN_STREAM_DONE;
 }
 
-static void connect_upstream(struct jn_stream *s, bool fresh)
+static void queue_ready(struct jn_upwait *w);
+static void queue_expired(struct jn_upwait *w);
+
+/* The server is at its max_connections: wait for a slot when the queue
+ * allows, else 503 at once (a circuit breaker, not a pile-up). */
+static void wait_for_slot(struct jn_stream *s)
+{
+    s->wait.ready = queue_ready;
+    s->wait.expired = queue_expired;
+    if (s->up->cfg->limits.max_pending > 0 &&
+        jn_upwait_start(s->up, (uint32_t)s->server, &s->wait) == 0)
+        return;
+    jn_log(JN_LOG_WARN, "upstream %s: server %s: connection limit reached (request %s)",
+           s->up->cfg->name, s->up->cfg->servers[s->server].address, s->request_id);
+    respond_error(s, 503, "upstream server busy");
+}
+
+static void connect_upstream(struct jn_stream *s, int flags)
 {
     const char *err = NULL;
     struct jn_upconn *uc = NULL;
-    if (!fresh)
-        uc = jn_upconn_get(s->up, (uint32_t)s->server, !s->retryable, &err);
-    else
-        uc = jn_upconn_get_fresh(s->up, (uint32_t)s->server, &err);
-    if (uc == NULL) {
+    if (!s->retryable)
+        flags |= JN_UPCONN_VERIFY;
+    int rc = jn_upconn_get(s->up, (uint32_t)s->server, flags, &uc, &err);
+    if (rc == JN_ETOOBIG) {
+        wait_for_slot(s);
+        return;
+    }
+    if (rc != 0) {
         jn_log(JN_LOG_ERR, "upstream %s: connect to %s failed: %s", s->up->cfg->name,
                s->up->cfg->servers[s->server].address, err);
         respond_error(s, 502, "upstream connect failed");
@@ -352,23 +374,51 @@ static void connect_upstream(struct jn_stream *s, bool fresh)
     uc->on_timeout = upstream_timeout;
     const struct jn_cfg_timeouts *t = &s->gen->cfg->timeouts;
     jn_timer_set(s->up->loop, &uc->timer, uc->connected ? t->upstream_response : t->upstream_connect);
+    if (s->up->lb->observe != NULL)
+        s->t_upstream_us = jn_clock_us(); /* latency-aware balancers want more than ms */
 }
 
-/* Hashing balancers need the request's key, taken while s->req.fields still
- * views the client's head (jn_proxy_start clears them at its end). */
+static void queue_ready(struct jn_upwait *w)
+{
+    struct jn_stream *s = (struct jn_stream *)((char *)w - offsetof(struct jn_stream, wait));
+    connect_upstream(s, 0);
+    jn_client_drive(s->client);
+}
+
+static void queue_expired(struct jn_upwait *w)
+{
+    struct jn_stream *s = (struct jn_stream *)((char *)w - offsetof(struct jn_stream, wait));
+    jn_log(JN_LOG_WARN, "upstream %s: server %s: queue timeout (request %s)", s->up->cfg->name,
+           s->up->cfg->servers[s->server].address, s->request_id);
+    respond_error(s, 503, "upstream queue timeout");
+    jn_client_drive(s->client);
+}
+
+/* Sticky sessions first, then the balancer. Hashing balancers and sticky
+ * cookies read the request's fields, valid while jn_proxy_start runs. */
 static int pick_server(struct jn_stream *s)
 {
-    const char *hash_key = s->up->cfg->hash_key;
-    uint64_t hash;
-    if (hash_key == NULL)
-        return jn_upstream_pick(s->up, NULL);
-    jn_hash_key(hash_key, &s->req, s->client->peer, &hash);
-    return jn_upstream_pick(s->up, &hash);
+    const struct jn_cfg_upstream *cfg = s->up->cfg;
+    if (cfg->hash_key != NULL) {
+        jn_hash_key(cfg->hash_key, &s->req, s->client->peer, &s->hash);
+        s->has_hash = true;
+    }
+    struct jn_slice v;
+    if (s->up->sticky != NULL && jn_request_cookie(&s->req, cfg->sticky.cookie, &v)) {
+        int i = jn_sticky_find(cfg, (const char(*)[JN_STICKY_TOKEN_LEN + 1])s->up->sticky, v);
+        if (i >= 0 && jn_upstream_usable(s->up, (uint32_t)i)) {
+            s->sticky_hit = true;
+            return i;
+        }
+    }
+    return jn_upstream_pick(s->up, s->has_hash ? &s->hash : NULL);
 }
 
 static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
 {
     s->up = &s->gen->ups[s->route->upstream->index];
+    if (s->up->shared != NULL)
+        jn_pool_count_request(s->up->shared, jn_loop_now(s->up->loop));
     s->server = pick_server(s);
     if (s->server < 0) {
         respond_error(s, 503, "no upstream server available");
@@ -383,11 +433,9 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     s->retryable = m->body == JN_H1_BODY_NONE && is_idempotent(m->method);
     s->phase = JN_STREAM_UPSTREAM;
     s->t_upstream = jn_loop_now(&s->client->worker->loop);
-    if (s->up->lb->observe != NULL)
-        s->t_upstream_us = jn_clock_us(); /* latency-aware balancers want more than ms */
     if (s->expect_continue && !s->req_body.done && s->req.version_minor >= 1)
         jn_buf_put(jn_client_out(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    connect_upstream(s, false);
+    connect_upstream(s, 0);
 }
 
 /* Hop-by-hop fields go before the filters run, so that a client naming a
@@ -457,11 +505,67 @@ static void drop_upconn(struct jn_stream *s)
     }
 }
 
+/* The request may go to another server after failing with o: attempts and
+ * the budget left, the condition listed in retry_on, and safe to repeat.
+ * Nothing was sent when a connect failed; otherwise only idempotent
+ * requests without a body are repeated, since a body streamed upstream is
+ * not kept for a second send. */
+static bool may_retry(struct jn_stream *s, enum jn_outcome o, uint16_t status)
+{
+    const struct jn_cfg_retries *r = &s->up->cfg->retries;
+    if (s->resp_head_sent || s->ntried >= r->attempts || s->ntried >= JN_ARRAY_LEN(s->tried))
+        return false;
+    bool listed = false;
+    if (o == JN_OUT_CONNECT)
+        listed = r->on & JN_RETRY_CONNECT;
+    else if (o == JN_OUT_RESET)
+        listed = r->on & JN_RETRY_RESET;
+    else if (o == JN_OUT_TIMEOUT)
+        listed = r->on & JN_RETRY_TIMEOUT;
+    for (size_t i = 0; status != 0 && i < r->nstatus; i++)
+        listed = listed || r->status[i] == status;
+    if (!listed || (o != JN_OUT_CONNECT && !s->retryable))
+        return false;
+    return s->up->shared == NULL || jn_pool_retry_allowed(s->up->shared, jn_loop_now(s->up->loop));
+}
+
+/* Another usable server not tried yet, or -1. */
+static int other_server(struct jn_stream *s)
+{
+    s->tried[s->ntried] = s->server;
+    return jn_upstream_pick_other(s->up, s->has_hash ? &s->hash : NULL, s->tried,
+                                  (size_t)s->ntried + 1);
+}
+
+/* Sends the request again, to server next (from other_server). */
+static void retry_on(struct jn_stream *s, int next, enum jn_outcome o)
+{
+    jn_log(JN_LOG_INFO, "upstream %s: retrying request %s on %s after %s failed", s->up->cfg->name,
+           s->request_id, s->up->cfg->servers[next].address, s->up->cfg->servers[s->server].address);
+    s->tried[s->ntried++] = s->server;
+    s->up->in_flight[s->server]--;
+    s->server = next;
+    s->up->in_flight[s->server]++;
+    s->sticky_hit = false;
+    s->upstream_eof = false;
+    s->req_write_failed = false;
+    s->resp_scan = (struct jn_h1_scan){ 0 };
+    jn_buf_consume(&s->resp_in, jn_buf_len(&s->resp_in));
+    if (o != JN_OUT_CONNECT) {
+        /* A bodiless request: its head is still at the buffer's start. */
+        s->req_out.start = 0;
+        s->req_out.end = s->req_head_len;
+    }
+    connect_upstream(s, 0);
+}
+
 /* The upstream failed. A request that is safe to replay, on a reused
- * connection that the server closed before answering, is retried once on a
- * fresh connection; otherwise the client gets 502/504, or loses the
- * connection when part of the response was already sent. */
-static void upstream_fail(struct jn_stream *s, uint16_t status, const char *why)
+ * connection that the server closed before answering, is replayed once on a
+ * fresh connection to the same server (the server did nothing wrong: it
+ * closed an idle connection). Otherwise the failure counts against the
+ * server, the request may be retried on another, or the client gets
+ * 502/504, or loses the connection when part of the response was sent. */
+static void upstream_fail(struct jn_stream *s, uint16_t status, const char *why, enum jn_outcome o)
 {
     struct jn_upconn *uc = s->uc;
     bool replay = uc != NULL && uc->reused && s->retryable && !s->retried && status == 502 &&
@@ -474,11 +578,17 @@ static void upstream_fail(struct jn_stream *s, uint16_t status, const char *why)
         s->resp_scan = (struct jn_h1_scan){ 0 };
         s->req_out.start = 0; /* the head is still at the buffer's start: nothing followed it */
         s->req_out.end = s->req_head_len;
-        connect_upstream(s, true);
+        connect_upstream(s, JN_UPCONN_FRESH);
         return;
     }
+    jn_upstream_report(s->up, (uint32_t)s->server, o);
     jn_log(JN_LOG_WARN, "upstream %s: server %s: %s (request %s)", s->up->cfg->name,
            s->up->cfg->servers[s->server].address, why, s->request_id);
+    int next = may_retry(s, o, 0) ? other_server(s) : -1;
+    if (next >= 0) {
+        retry_on(s, next, o);
+        return;
+    }
     if (s->resp_head_sent) {
         s->error = why;
         s->client_keep_alive = false;
@@ -500,7 +610,8 @@ static bool check_connected(struct jn_stream *s)
     if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     if (err != 0) {
-        upstream_fail(s, 502, err == ECONNREFUSED ? "connection refused" : strerror(err));
+        upstream_fail(s, 502, err == ECONNREFUSED ? "connection refused" : strerror(err),
+                      JN_OUT_CONNECT);
         return false;
     }
     uc->connected = true;
@@ -603,7 +714,7 @@ static int read_upstream(struct jn_stream *s)
     }
     if (n == JN_EAGAIN)
         return 0;
-    upstream_fail(s, 502, "connection reset while reading the response");
+    upstream_fail(s, 502, "connection reset while reading the response", JN_OUT_RESET);
     return -1;
 }
 
@@ -635,6 +746,26 @@ static void add_response_framing(struct jn_stream *s, struct jn_fields *f, const
         jn_fields_add(f, cs("Connection"), cs("keep-alive"));
 }
 
+/* Passive health sees every response status; one that retry_on lists is
+ * retried on another server when that is allowed. Returns true when the
+ * request was retried (the response is dropped with its connection). */
+static bool judge_response(struct jn_stream *s, uint16_t status)
+{
+    const struct jn_cfg_outlier *o = &s->up->cfg->outlier;
+    bool failed = false;
+    for (size_t i = 0; i < o->nfailure_status; i++)
+        failed = failed || o->failure_status[i] == status;
+    jn_upstream_report(s->up, (uint32_t)s->server, failed ? JN_OUT_STATUS : JN_OUT_OK);
+    if (status < 500 || !may_retry(s, JN_OUT_STATUS, status))
+        return false;
+    int next = other_server(s);
+    if (next < 0)
+        return false;
+    drop_upconn(s);
+    retry_on(s, next, JN_OUT_STATUS);
+    return true;
+}
+
 /* A response head larger than a pooled buffer, but within the limits, gets
  * a larger buffer. Returns 1 when it grew (read again), 0 when not needed,
  * -1 when s ended. */
@@ -643,7 +774,7 @@ static int grow_response_buffer(struct jn_stream *s, size_t limit)
     if (jn_buf_room(&s->resp_in) > 0 || s->resp_in.cap >= limit)
         return 0;
     if (jn_buf_grow(&s->resp_in, limit) != 0) {
-        upstream_fail(s, 502, "out of memory for the response header");
+        upstream_fail(s, 502, "out of memory for the response header", JN_OUT_OK);
         return -1;
     }
     return 1;
@@ -663,25 +794,29 @@ static int handle_response_head(struct jn_stream *s)
     if (rc == JN_EAGAIN) {
         if (!s->upstream_eof)
             return grow_response_buffer(s, (size_t)lim.max_request_line + lim.max_header_size + 4);
-        upstream_fail(s, 502, jn_buf_empty(&s->resp_in) ? "connection closed before the response"
-                                                        : "truncated response header");
+        upstream_fail(s, 502,
+                      jn_buf_empty(&s->resp_in) ? "connection closed before the response"
+                                                : "truncated response header",
+                      JN_OUT_RESET);
         return -1;
     }
     if (rc < 0) {
-        upstream_fail(s, 502, m.error ? m.error : "invalid response");
+        upstream_fail(s, 502, m.error ? m.error : "invalid response", JN_OUT_RESET);
         return -1;
     }
     if (m.status < 200) {
         /* Interim responses (100, 103) are consumed here: the client's 100
          * Continue was already sent by Junction itself. 101 was never asked for. */
         if (m.status == 101) {
-            upstream_fail(s, 502, "unexpected 101 Switching Protocols");
+            upstream_fail(s, 502, "unexpected 101 Switching Protocols", JN_OUT_RESET);
             return -1;
         }
         jn_buf_consume(&s->resp_in, (size_t)rc);
         s->resp_scan = (struct jn_h1_scan){ 0 };
         return 1;
     }
+    if (judge_response(s, m.status))
+        return 1; /* retried on another server */
     s->status = m.status;
     s->upstream_keep_alive = m.keep_alive;
     s->t_upstream_head = jn_loop_now(&s->client->worker->loop);
@@ -697,6 +832,12 @@ static int handle_response_head(struct jn_stream *s)
     struct jn_http_response resp = { .status = m.status, .fields = fields, .nfields = f.n };
     jn_chain_response(s, &resp, &f);
     jn_fields_set(&f, cs("X-Request-Id"), cs(s->request_id));
+    char cookie[512]; /* written out below, before this returns */
+    size_t clen = 0;
+    if (s->up->sticky != NULL && !s->sticky_hit &&
+        (clen = jn_sticky_set_cookie(s->up->cfg, s->up->sticky[s->server], cookie,
+                                     sizeof(cookie))) > 0)
+        jn_fields_add(&f, cs("Set-Cookie"), (struct jn_slice){ cookie, clen });
     add_response_framing(s, &f, &m);
     size_t before = jn_buf_len(&s->client->out);
     jn_h1_write_response_head(jn_client_out(s->client), m.status, &f);
@@ -721,12 +862,12 @@ static int pump_response(struct jn_stream *s)
     size_t before = jn_buf_len(&c->out);
     int rc = jn_body_pump(&s->resp_body, &s->resp_in, &c->out, &err);
     if (rc < 0) {
-        upstream_fail(s, 502, err ? err : "invalid response body framing");
+        upstream_fail(s, 502, err ? err : "invalid response body framing", JN_OUT_RESET);
         return -1;
     }
     s->bytes_sent += jn_buf_len(&c->out) - before;
     if (!s->resp_body.done && s->upstream_eof && jn_buf_empty(&s->resp_in)) {
-        upstream_fail(s, 502, "upstream closed before the end of the response body");
+        upstream_fail(s, 502, "upstream closed before the end of the response body", JN_OUT_RESET);
         return -1;
     }
     if (rc > 0 && s->uc != NULL)
@@ -813,7 +954,10 @@ static void upstream_timeout(struct jn_upconn *uc)
 {
     struct jn_stream *s = uc->owner;
     struct jn_client *c = s->client;
-    upstream_fail(s, 504, uc->connected ? "upstream response timeout" : "upstream connect timeout");
+    if (uc->connected)
+        upstream_fail(s, 504, "upstream response timeout", JN_OUT_TIMEOUT);
+    else
+        upstream_fail(s, 504, "upstream connect timeout", JN_OUT_CONNECT);
     if (!c->closed)
         jn_client_drive(c);
 }
@@ -845,6 +989,7 @@ void jn_proxy_client_timeout(struct jn_stream *s)
 static void release_upstream(struct jn_stream *s)
 {
     struct jn_upconn *uc = s->uc;
+    jn_upwait_cancel(&s->wait);
     if (s->counted) {
         s->up->in_flight[s->server]--;
         s->counted = false;

@@ -41,7 +41,13 @@ struct jn_stream {
     struct jn_buf resp_in;      /* response bytes from upstream */
     size_t req_head_len;        /* bytes of head at req_out's start, for a retry */
     bool retryable;             /* may be replayed on a fresh connection */
-    bool retried;
+    bool retried;               /* replayed once after a stale pooled connection */
+    int tried[12];              /* servers tried before this one (retries:) */
+    uint8_t ntried;
+    bool sticky_hit;            /* the request's sticky cookie named s->server */
+    bool has_hash;
+    uint64_t hash;              /* the request's hash key, for hashing balancers */
+    struct jn_upwait wait;      /* queued for a connection (limits:) */
     struct jn_h1_scan resp_scan;
     struct jn_body req_body;    /* client -> upstream */
     struct jn_body resp_body;   /* upstream -> client */

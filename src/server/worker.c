@@ -114,6 +114,10 @@ static void on_wake(struct jn_loop *loop)
         jn_tcp_close_all(w);
     }
     jn_tcp_resume(w);
+    /* Another worker freed a connection slot that requests here wait for. */
+    for (size_t i = 0; i < w->gen->cfg->nupstreams; i++)
+        if (w->gen->ups[i].nwaiting > 0)
+            jn_upstream_kick(&w->gen->ups[i]);
     /* Accept may have stopped early to keep the loop fair. */
     for (size_t i = 0; !w->draining && i < w->nlisteners; i++)
         accept_event(loop, &w->listeners[i].io, EPOLLIN);
@@ -209,6 +213,12 @@ static void worker_destroy(struct jn_worker *w)
     jn_loop_destroy(&w->loop);
 }
 
+static void wake_every_worker(void)
+{
+    for (uint32_t i = 0; i < nworkers; i++)
+        jn_loop_wake(&workers[i].loop);
+}
+
 int jn_workers_start(struct jn_config *cfg, uint32_t n)
 {
     int access_fd;
@@ -229,6 +239,7 @@ int jn_workers_start(struct jn_config *cfg, uint32_t n)
             return JN_EIO;
         }
     }
+    jn_upstream_set_kick_hook(wake_every_worker);
     for (uint32_t i = 0; i < n; i++) {
         atomic_fetch_add(&running, 1);
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {

@@ -3,7 +3,8 @@
  * Besides memory errors it checks the loader's contract: a load fails
  * exactly when it reports errors, every message is "fuzz.yaml:LINE:COL: ..."
  * (or "fuzz.yaml: ..."), and a loaded snapshot holds only validated values,
- * including paths that request normalisation (http/path.c) leaves unchanged.
+ * including paths that request normalisation (http/path.c) leaves unchanged
+ * and the upstream policy sections' ranges and cross-key rules.
  *
  * Standalone, before the router and balancers exist:
  *   clang -std=c17 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -130,6 +131,56 @@ static void jn_fuzz_check_route(const struct jn_config *cfg, const struct jn_cfg
     jn_fuzz_check_kv(r->respond.headers, r->respond.nheaders);
 }
 
+/* Each status within lo..hi and listed once; NULL exactly when empty. */
+static void jn_fuzz_check_statuses(const uint16_t *st, size_t n, unsigned lo, unsigned hi)
+{
+    JN_FUZZ_CHECK((st == NULL) == (n == 0));
+    for (size_t i = 0; i < n; i++) {
+        JN_FUZZ_CHECK(st[i] >= lo && st[i] <= hi);
+        for (size_t j = 0; j < i; j++)
+            JN_FUZZ_CHECK(st[i] != st[j]);
+    }
+}
+
+/* The policy sections (load_upstream.c): ranges and cross-key rules. */
+static void jn_fuzz_check_policy(const struct jn_cfg_upstream *up)
+{
+    const uint64_t hour = 3600000, day = 24 * hour;
+    const struct jn_cfg_health *h = &up->health;
+    JN_FUZZ_CHECK(h->path != NULL && h->path[0] == '/' && strpbrk(h->path, " #\r\n\t") == NULL);
+    JN_FUZZ_CHECK(h->host == NULL || (h->host[0] != '\0' && strpbrk(h->host, "\r\n") == NULL));
+    JN_FUZZ_CHECK(!h->tcp || h->enabled);
+    JN_FUZZ_CHECK(h->interval >= 1 && h->interval <= day);
+    JN_FUZZ_CHECK(h->timeout >= 1 && h->timeout <= h->interval);
+    JN_FUZZ_CHECK(h->healthy_threshold >= 1 && h->healthy_threshold <= 100);
+    JN_FUZZ_CHECK(h->unhealthy_threshold >= 1 && h->unhealthy_threshold <= 100);
+    jn_fuzz_check_statuses(h->expect_status, h->nexpect_status, 100, 599);
+    const struct jn_cfg_outlier *o = &up->outlier;
+    JN_FUZZ_CHECK(o->consecutive_failures >= 1 && o->consecutive_failures <= 1000);
+    jn_fuzz_check_statuses(o->failure_status, o->nfailure_status, 500, 599);
+    JN_FUZZ_CHECK(o->ejection_time >= 1 && o->ejection_time <= day);
+    JN_FUZZ_CHECK(o->max_ejected_percent <= 100);
+    const struct jn_cfg_retries *r = &up->retries;
+    JN_FUZZ_CHECK(r->attempts <= 10 && r->budget_percent <= 100);
+    JN_FUZZ_CHECK((r->on & ~(uint32_t)(JN_RETRY_CONNECT | JN_RETRY_RESET | JN_RETRY_TIMEOUT)) == 0);
+    jn_fuzz_check_statuses(r->status, r->nstatus, 500, 599);
+    const struct jn_cfg_limits *l = &up->limits;
+    JN_FUZZ_CHECK(l->max_connections <= 1000000 && l->max_pending <= 1000000);
+    JN_FUZZ_CHECK(l->max_pending == 0 || l->max_connections > 0);
+    JN_FUZZ_CHECK(l->queue_timeout >= 1 && l->queue_timeout <= day);
+    const struct jn_cfg_sticky *st = &up->sticky;
+    JN_FUZZ_CHECK(st->cookie == NULL ||
+                  (st->cookie[0] != '\0' && strpbrk(st->cookie, " ;=,") == NULL));
+    JN_FUZZ_CHECK(st->cookie != NULL || (st->ttl == 0 && st->secret == NULL));
+    JN_FUZZ_CHECK(st->ttl <= 365 * day && (st->secret == NULL || st->secret[0] != '\0'));
+    JN_FUZZ_CHECK(up->slow_start <= hour);
+    JN_FUZZ_CHECK(up->ewma_decay >= 1 && up->ewma_decay <= hour);
+    JN_FUZZ_CHECK(up->ewma_initial_us >= 1 && up->ewma_initial_us <= hour * 1000);
+    /* Only balance: ewma may have its tuning changed. */
+    JN_FUZZ_CHECK(strcmp(up->balance, "ewma") == 0 ||
+                  (up->ewma_decay == 10000 && up->ewma_initial_us == 1000));
+}
+
 static void jn_fuzz_check_config(const struct jn_config *cfg)
 {
     JN_FUZZ_CHECK(cfg->nlisteners > 0 && cfg->workers <= 256 && cfg->router != NULL);
@@ -140,6 +191,7 @@ static void jn_fuzz_check_config(const struct jn_config *cfg)
         JN_FUZZ_CHECK(up->name != NULL && up->balance != NULL && up->nservers > 0);
         for (size_t j = 0; j < up->nservers; j++)
             JN_FUZZ_CHECK(up->servers[j].weight >= 1 && up->servers[j].weight <= 1000);
+        jn_fuzz_check_policy(up);
     }
     for (size_t i = 0; i < cfg->nroutes; i++)
         jn_fuzz_check_route(cfg, &cfg->routes[i]);

@@ -158,6 +158,19 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = handle_any
 
 
+class Holding(EchoHandler):
+    """Holds every request until the test opens Holding.gate: a server that
+    became slow. The server counts the requests it holds in .held."""
+    gate = threading.Event()
+
+    def handle_any(self):
+        self.server.held += 1
+        Holding.gate.wait(30)
+        EchoHandler.handle_any(self)
+
+    do_GET = handle_any
+
+
 class Backend(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import EchoHandler, wait_for
+from conftest import EchoHandler, Holding, wait_for
 
 CONF = """
 workers: 1
@@ -24,18 +24,6 @@ routes:
   - name: app
     upstream: app
 """
-
-
-class Holding(EchoHandler):
-    """Answers only when the test opens the gate: a server that became slow."""
-    gate = threading.Event()
-
-    def handle_any(self):
-        self.server.held += 1
-        Holding.gate.wait(30)
-        EchoHandler.handle_any(self)
-
-    do_GET = handle_any
 
 
 def send_one(port, results):

@@ -1,0 +1,266 @@
+/* The health thread: probes, their deadlines and the pass/fail streaks. */
+#include "health/check.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "health/state.h"
+
+#define PROBE_REQ_MAX 1024
+#define PROBE_RESP_MAX 512 /* the status line is all a probe reads */
+
+/* One server's probe: idle between intervals, else one exchange in flight. */
+struct probe {
+    struct jn_io io;               /* fd -1 between probes */
+    struct jn_timer timer;         /* next probe, or the running probe's deadline */
+    struct jn_pool_state *pool;    /* borrowed */
+    size_t server;
+    bool running;
+    bool connected;
+    char req[PROBE_REQ_MAX];
+    size_t req_len, req_sent;
+    char resp[PROBE_RESP_MAX];
+    size_t resp_len;
+    uint32_t passes, fails;        /* consecutive results */
+};
+
+static struct jn_loop loop;
+static pthread_t thread;
+static struct probe *probes; /* owned */
+static size_t nprobes;
+static bool started;
+
+static const struct jn_cfg_health *health_of(const struct probe *p)
+{
+    return &p->pool->cfg->health;
+}
+
+static void end_probe(struct probe *p, bool pass, const char *why)
+{
+    const struct jn_cfg_health *h = health_of(p);
+    if (p->io.fd >= 0) {
+        jn_io_del(&loop, &p->io);
+        close(p->io.fd);
+        p->io.fd = -1;
+    }
+    p->running = false;
+    if (pass) {
+        p->fails = 0;
+        if (++p->passes >= h->healthy_threshold)
+            jn_pool_set_checked(p->pool, p->server, true, jn_clock_ms());
+    } else {
+        p->passes = 0;
+        if (++p->fails == h->unhealthy_threshold)
+            jn_log(JN_LOG_INFO, "upstream %s: server %s: health check failed %u times: %s",
+                   p->pool->cfg->name, p->pool->cfg->servers[p->server].address, p->fails, why);
+        if (p->fails >= h->unhealthy_threshold)
+            jn_pool_set_checked(p->pool, p->server, false, jn_clock_ms());
+    }
+    jn_timer_set(&loop, &p->timer, h->interval);
+}
+
+static bool status_expected(const struct jn_cfg_health *h, unsigned status)
+{
+    if (h->nexpect_status == 0)
+        return status >= 200 && status < 400;
+    for (size_t i = 0; i < h->nexpect_status; i++)
+        if (h->expect_status[i] == status)
+            return true;
+    return false;
+}
+
+/* Judges the response once its status line is in. Returns false while it
+ * is still incomplete. */
+static bool judge(struct probe *p, bool eof)
+{
+    const char *nl = memchr(p->resp, '\n', p->resp_len);
+    if (nl == NULL && !eof && p->resp_len < sizeof(p->resp))
+        return false;
+    unsigned major, minor, status;
+    char sp;
+    if (nl == NULL || sscanf(p->resp, "HTTP/%1u.%1u %3u%c", &major, &minor, &status, &sp) != 4 ||
+        (sp != ' ' && sp != '\r') || status < 100 || status > 599) {
+        end_probe(p, false, "not an HTTP response");
+        return true;
+    }
+    char why[64];
+    snprintf(why, sizeof(why), "status %u", status);
+    end_probe(p, status_expected(health_of(p), status), why);
+    return true;
+}
+
+static void probe_io(struct probe *p)
+{
+    if (!p->connected) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(p->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err != 0) {
+            end_probe(p, false, strerror(err));
+            return;
+        }
+        p->connected = true;
+        if (health_of(p)->tcp) {
+            end_probe(p, true, NULL);
+            return;
+        }
+    }
+    while (p->req_sent < p->req_len) {
+        ssize_t n = send(p->io.fd, p->req + p->req_sent, p->req_len - p->req_sent, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0) {
+            end_probe(p, false, "send failed");
+            return;
+        }
+        p->req_sent += (size_t)n;
+    }
+    for (;;) {
+        ssize_t n = recv(p->io.fd, p->resp + p->resp_len, sizeof(p->resp) - 1 - p->resp_len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) {
+            end_probe(p, false, strerror(errno));
+            return;
+        }
+        p->resp_len += (size_t)n;
+        p->resp[p->resp_len] = '\0';
+        if (judge(p, n == 0))
+            return;
+    }
+}
+
+static void probe_event(struct jn_loop *l, struct jn_io *io, uint32_t events)
+{
+    struct probe *p = io->data;
+    if (p->running)
+        probe_io(p);
+}
+
+static void probe_start(struct probe *p)
+{
+    const struct jn_cfg_server *srv = &p->pool->cfg->servers[p->server];
+    int fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        /* Out of descriptors says nothing about the server: try later. */
+        jn_timer_set(&loop, &p->timer, health_of(p)->interval);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    p->io = (struct jn_io){ .fd = fd, .cb = probe_event, .data = p };
+    p->running = true;
+    p->connected = false;
+    p->req_sent = 0;
+    p->resp_len = 0;
+    jn_timer_set(&loop, &p->timer, health_of(p)->timeout);
+    if (connect(fd, (const struct sockaddr *)&srv->addr, srv->addrlen) != 0 &&
+        errno != EINPROGRESS) {
+        end_probe(p, false, strerror(errno));
+        return;
+    }
+    if (jn_io_add(&loop, &p->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0)
+        end_probe(p, false, "epoll registration failed");
+}
+
+static void probe_timer(struct jn_loop *l, struct jn_timer *t)
+{
+    struct probe *p = t->data;
+    if (p->running)
+        end_probe(p, false, "timeout");
+    else
+        probe_start(p);
+}
+
+static void build_request(struct probe *p)
+{
+    const struct jn_cfg_health *h = health_of(p);
+    const char *host = h->host != NULL ? h->host : p->pool->cfg->servers[p->server].address;
+    int n = snprintf(p->req, sizeof(p->req),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: junction-health-check\r\n"
+                     "Connection: close\r\n\r\n",
+                     h->path != NULL ? h->path : "/", host);
+    p->req_len = n > 0 ? JN_MIN((size_t)n, sizeof(p->req) - 1) : 0;
+}
+
+static void on_wake(struct jn_loop *l)
+{
+    jn_loop_stop(l); /* the only reason to wake this loop */
+}
+
+static void *health_main(void *arg)
+{
+    jn_loop_run(&loop);
+    return NULL;
+}
+
+int jn_health_start(const struct jn_config *cfg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->nupstreams; i++)
+        if (cfg->upstreams[i].health.enabled)
+            n += cfg->upstreams[i].nservers;
+    if (n == 0)
+        return 0;
+    probes = calloc(n, sizeof(*probes));
+    if (probes == NULL || jn_loop_init(&loop) != 0) {
+        free(probes);
+        probes = NULL;
+        return JN_ENOMEM;
+    }
+    loop.on_wake = on_wake;
+    loop.now_ms = jn_clock_ms(); /* timers below count from now, before the loop runs */
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        if (!cfg->upstreams[i].health.enabled)
+            continue;
+        /* Probes of one pool start spread over its interval, not in a burst. */
+        uint64_t step = cfg->upstreams[i].health.interval / cfg->upstreams[i].nservers;
+        for (size_t k = 0; k < cfg->upstreams[i].nservers; k++) {
+            struct probe *p = &probes[nprobes++];
+            p->pool = jn_pool_get(i);
+            p->server = k;
+            p->io.fd = -1;
+            build_request(p);
+            jn_timer_init(&p->timer, probe_timer, p);
+            jn_timer_set(&loop, &p->timer, k * step);
+        }
+    }
+    if (pthread_create(&thread, NULL, health_main, NULL) != 0) {
+        jn_health_stop();
+        return JN_EIO;
+    }
+    started = true;
+    return 0;
+}
+
+void jn_health_stop(void)
+{
+    if (probes == NULL)
+        return;
+    if (started) {
+        jn_loop_wake(&loop);
+        pthread_join(thread, NULL);
+        started = false;
+    }
+    for (size_t i = 0; i < nprobes; i++)
+        if (probes[i].io.fd >= 0)
+            close(probes[i].io.fd);
+    free(probes);
+    probes = NULL;
+    nprobes = 0;
+    jn_loop_destroy(&loop);
+}
