@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -66,14 +67,15 @@ struct jn_tunnel {
     struct jn_upstream_rt *up;        /* borrowed from gen */
     const struct jn_cfg_listener *listener; /* borrowed from gen->cfg */
     struct jn_upconn *uc;             /* owned: the server side; NULL between tries */
-    int server;                       /* index in up->cfg->servers of uc's server */
-    int tried[JN_TCP_MAX_TRIES];      /* servers tried, in order */
+    struct jn_upwait wait;            /* queued for a slot on server (limits.max_pending) */
+    int server;                       /* index in up->cfg->servers: the one chosen last */
+    int tried[JN_TCP_MAX_TRIES];      /* servers chosen, in order (server is the last) */
     uint32_t ntried;
     uint64_t hash;                    /* the client's hash key (hashing balancers) */
     bool has_hash;
     bool can_read, can_write;         /* the client's readiness not yet consumed */
     bool connected;                   /* to the server; relaying */
-    bool counted;                     /* in up->in_flight[server] */
+    bool counted;                     /* in up->in_flight[server] (from the choice on) */
     bool closed;
     bool queued_again;                /* on the worker's again list */
     struct jn_tcp_flow to_server, to_client;
@@ -97,11 +99,7 @@ static struct jn_loop *loop_of(const struct jn_tunnel *t)
  * how a server did (passive health, outlier ejection). */
 static void tcp_report(struct jn_tunnel *t, uint32_t server, enum jn_outcome o)
 {
-    /* TODO(lead): jn_upstream_report(t->up, server, o) once struct
-     * jn_upstream_rt carries its shared state (rt->shared). */
-    JN_UNUSED(t);
-    JN_UNUSED(server);
-    JN_UNUSED(o);
+    jn_upstream_report(t->up, server, o);
 }
 
 /* ---- pipes ---- */
@@ -255,13 +253,10 @@ static ssize_t flow_pump(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int sr
 
 /* ---- the end ---- */
 
-/* Closes the server side, if any, and stops counting it in flight. */
+/* Closes the server side, if any; the tunnel still counts on its server. */
 static void drop_server(struct jn_tunnel *t)
 {
-    if (t->counted) {
-        t->up->in_flight[t->server]--;
-        t->counted = false;
-    }
+    jn_upwait_cancel(&t->wait);
     if (t->uc != NULL) {
         jn_upconn_close(t->uc);
         t->uc = NULL;
@@ -289,6 +284,8 @@ static void tunnel_close(struct jn_tunnel *t)
     struct jn_tcp_worker *tw = &w->tcp;
     t->closed = true;
     drop_server(t);
+    if (t->counted)
+        t->up->in_flight[t->server]--;
     jn_timer_stop(&w->loop, &t->timer);
     jn_io_del(&w->loop, &t->io);
     close(t->io.fd);
@@ -309,47 +306,38 @@ static void tunnel_close(struct jn_tunnel *t)
 
 /* ---- connecting ---- */
 
-static uint32_t max_tries(const struct jn_tunnel *t)
+static const char *server_name(const struct jn_tunnel *t, int server)
 {
-    size_t n = 1 + (size_t)t->up->cfg->retries.attempts;
-    n = JN_MIN(n, t->up->cfg->nservers);
-    return (uint32_t)JN_MIN(n, (size_t)JN_TCP_MAX_TRIES);
+    return t->up->cfg->servers[server].address;
 }
 
-/* A server not tried yet. The tried ones are hidden from the balancer for
- * one pick, so every algorithm (a hashing one walks on to the next server
- * of the key) makes its usual choice among the rest. */
-static int pick_untried(struct jn_tunnel *t)
+/* The tunnel counts on server from its choice on (queued or connecting
+ * included), so that least_conn and p2c see it. */
+static void choose(struct jn_tunnel *t, int server)
 {
-    struct jn_upstream_rt *rt = t->up;
-    const uint64_t *hash = t->has_hash ? &t->hash : NULL;
-    bool saved[JN_TCP_MAX_TRIES];
-    for (uint32_t i = 0; i < t->ntried; i++) {
-        saved[i] = rt->usable[t->tried[i]];
-        rt->usable[t->tried[i]] = false;
-    }
-    int s = jn_upstream_pick(rt, hash);
-    for (uint32_t i = t->ntried; i-- > 0;)
-        rt->usable[t->tried[i]] = saved[i];
-    return s;
+    if (t->counted)
+        t->up->in_flight[t->server]--;
+    t->server = server;
+    t->up->in_flight[server]++;
+    t->counted = true;
+    t->tried[t->ntried++] = server;
 }
 
-static void log_connect_failure(struct jn_tunnel *t, uint32_t server, const char *why)
+/* A connect failed: logged and reported, its connection dropped. Returns
+ * true when another server may be tried: retry attempts left, connect
+ * failures listed in retry_on, and the pool's retry budget willing (as for
+ * HTTP requests; docs/health.md). Nothing was sent, so it is always safe. */
+static bool connect_failed_may_retry(struct jn_tunnel *t, const char *why)
 {
+    const struct jn_cfg_retries *r = &t->up->cfg->retries;
     jn_log(JN_LOG_WARN, "tcp listener %s: upstream %s: connect to %s failed: %s (client %s)",
-           t->listener->name, t->up->cfg->name, t->up->cfg->servers[server].address, why,
-           t->peer);
-}
-
-/* A connect did not succeed: the server is told off, and the next one tried. */
-static void connect_failed(struct jn_tunnel *t, const char *why)
-{
-    uint32_t server = (uint32_t)t->server;
-    log_connect_failure(t, server, why);
-    tcp_report(t, server, JN_OUT_CONNECT);
+           t->listener->name, t->up->cfg->name, server_name(t, t->server), why, t->peer);
+    tcp_report(t, (uint32_t)t->server, JN_OUT_CONNECT);
     drop_server(t);
-    if (tunnel_connect(t))
-        tunnel_drive(t);
+    if (t->ntried > r->attempts || t->ntried >= JN_TCP_MAX_TRIES || !(r->on & JN_RETRY_CONNECT))
+        return false;
+    return t->up->shared == NULL ||
+           jn_pool_retry_allowed(t->up->shared, jn_loop_now(loop_of(t)));
 }
 
 static void server_event(struct jn_upconn *uc)
@@ -361,53 +349,116 @@ static void server_event(struct jn_upconn *uc)
  * the tunnel's own idle timer watches both sides. */
 static void server_timeout(struct jn_upconn *uc)
 {
-    connect_failed(uc->owner, "connect timeout");
+    struct jn_tunnel *t = uc->owner;
+    if (connect_failed_may_retry(t, "connect timeout") && tunnel_connect(t))
+        tunnel_drive(t);
+    else
+        tunnel_close(t);
 }
 
-static void attach(struct jn_tunnel *t, struct jn_upconn *uc, int server)
+static void attach(struct jn_tunnel *t, struct jn_upconn *uc)
 {
     t->uc = uc;
-    t->server = server;
     uc->owner = t;
     uc->on_event = server_event;
     uc->on_timeout = server_timeout;
-    t->up->in_flight[server]++;
-    t->counted = true;
     jn_timer_set(loop_of(t), &uc->timer, t->gen->cfg->timeouts.upstream_connect);
 }
 
-/* Opens a connection to the next server to try. Returns true when one is
- * on its way; false when none is left, in which case the tunnel is closed. */
+enum jn_try { JN_TRY_STARTED, JN_TRY_NEXT, JN_TRY_STOP };
+
+static void wait_ready(struct jn_upwait *w);
+static void wait_expired(struct jn_upwait *w);
+
+/* The chosen server is at its max_connections: the connection waits for a
+ * slot when the pool's queue (limits.max_pending) has room, else it is
+ * closed at once, as an HTTP request would get 503. */
+static enum jn_try wait_for_slot(struct jn_tunnel *t)
+{
+    t->wait.ready = wait_ready;
+    t->wait.expired = wait_expired;
+    if (t->up->cfg->limits.max_pending > 0 &&
+        jn_upwait_start(t->up, (uint32_t)t->server, &t->wait) == 0)
+        return JN_TRY_STARTED;
+    jn_log(JN_LOG_WARN, "tcp listener %s: upstream %s: server %s: connection limit reached "
+                        "(client %s)",
+           t->listener->name, t->up->cfg->name, server_name(t, t->server), t->peer);
+    return JN_TRY_STOP;
+}
+
+/* Opens a connection to the chosen server. */
+static enum jn_try try_server(struct jn_tunnel *t)
+{
+    struct jn_upconn *uc = NULL;
+    const char *err = NULL;
+    int rc = jn_upconn_get(t->up, (uint32_t)t->server, JN_UPCONN_FRESH, &uc, &err);
+    if (rc == JN_ETOOBIG)
+        return wait_for_slot(t);
+    if (rc != 0) {
+        /* No socket: this process is short of descriptors or memory,
+         * which another server would not change. */
+        jn_log(JN_LOG_ERR, "tcp listener %s: upstream %s: connect to %s failed: %s",
+               t->listener->name, t->up->cfg->name, server_name(t, t->server), err);
+        return JN_TRY_STOP;
+    }
+    attach(t, uc);
+    if (uc->error == 0)
+        return JN_TRY_STARTED;
+    /* Refused at once: on to the next server without waiting for an event. */
+    return connect_failed_may_retry(t, strerror(uc->error)) ? JN_TRY_NEXT : JN_TRY_STOP;
+}
+
+/* Chooses a server not tried yet and connects to it, as many times as
+ * connects fail at once and retries allow. Returns true when a connection
+ * is on its way (or waits for a slot); false when the tunnel was closed. */
 static bool tunnel_connect(struct jn_tunnel *t)
 {
-    while (t->ntried < max_tries(t)) {
-        int s = t->ntried == 0 ? jn_upstream_pick(t->up, t->has_hash ? &t->hash : NULL)
-                               : pick_untried(t);
-        if (s < 0)
-            break;
-        t->tried[t->ntried++] = s;
-        const char *err = NULL;
-        struct jn_upconn *uc = jn_upconn_get_fresh(t->up, (uint32_t)s, &err);
-        if (uc == NULL) {
-            /* No socket: this process is short of descriptors or memory,
-             * which another server would not change. */
-            jn_log(JN_LOG_ERR, "tcp listener %s: upstream %s: connect to %s failed: %s",
-                   t->listener->name, t->up->cfg->name, t->up->cfg->servers[s].address, err);
+    const uint64_t *hash = t->has_hash ? &t->hash : NULL;
+    for (;;) {
+        int s = t->ntried == 0 ? jn_upstream_pick(t->up, hash)
+                               : jn_upstream_pick_other(t->up, hash, t->tried, t->ntried);
+        if (s < 0) {
+            jn_log(JN_LOG_WARN, "tcp listener %s: upstream %s: no %sserver available for "
+                                "client %s; connection closed",
+                   t->listener->name, t->up->cfg->name, t->ntried ? "other " : "", t->peer);
             break;
         }
-        attach(t, uc, s);
-        if (uc->error == 0)
+        choose(t, s);
+        enum jn_try r = try_server(t);
+        if (r == JN_TRY_STARTED)
             return true;
-        /* Refused at once: next server without waiting for an event. */
-        log_connect_failure(t, (uint32_t)s, strerror(uc->error));
-        tcp_report(t, (uint32_t)s, JN_OUT_CONNECT);
-        drop_server(t);
+        if (r == JN_TRY_STOP)
+            break;
     }
-    jn_log(JN_LOG_WARN, "tcp listener %s: upstream %s: no server available for client %s "
-                        "(%u tried); connection closed",
-           t->listener->name, t->up->cfg->name, t->peer, t->ntried);
     tunnel_close(t);
     return false;
+}
+
+static struct jn_tunnel *tunnel_of_wait(struct jn_upwait *w)
+{
+    return (struct jn_tunnel *)((char *)w - offsetof(struct jn_tunnel, wait));
+}
+
+/* A slot may be free on the server the tunnel waits for: try again (and
+ * queue again should another worker have taken it). */
+static void wait_ready(struct jn_upwait *w)
+{
+    struct jn_tunnel *t = tunnel_of_wait(w);
+    enum jn_try r = try_server(t);
+    if (r == JN_TRY_NEXT && !tunnel_connect(t))
+        return;
+    if (r == JN_TRY_STOP)
+        tunnel_close(t);
+    else
+        tunnel_drive(t);
+}
+
+static void wait_expired(struct jn_upwait *w)
+{
+    struct jn_tunnel *t = tunnel_of_wait(w);
+    jn_log(JN_LOG_WARN, "tcp listener %s: upstream %s: server %s: queue timeout (client %s)",
+           t->listener->name, t->up->cfg->name, server_name(t, t->server), t->peer);
+    tunnel_close(t);
 }
 
 /* True once the connect to the server completed; a failed one moves on to
@@ -425,7 +476,11 @@ static bool check_connected(struct jn_tunnel *t)
         if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
             err = errno;
         if (err != 0) {
-            connect_failed(t, err == ECONNREFUSED ? "connection refused" : strerror(err));
+            const char *why = err == ECONNREFUSED ? "connection refused" : strerror(err);
+            if (!connect_failed_may_retry(t, why))
+                tunnel_close(t);
+            else if (tunnel_connect(t))
+                tunnel_drive(t);
             return false;
         }
         uc->connected = true;
@@ -596,6 +651,8 @@ void jn_tcp_accept(struct jn_worker *w, const struct jn_listener_rt *l, int fd,
     tw->tunnels = t;
     tw->ntunnels++;
     w->stats.connections++;
+    if (t->up->shared != NULL) /* what the retry budget is a share of */
+        jn_pool_count_request(t->up->shared, jn_loop_now(&w->loop));
     if (tunnel_connect(t))
         tunnel_drive(t);
 }

@@ -30,6 +30,7 @@ timeouts: { drain: %(drain)s%(timeouts)s }
 upstreams:
   echo:
     balance: %(balance)s
+%(upstream_extra)s
     servers:
 %(servers)s
 routes:
@@ -37,10 +38,12 @@ routes:
 """
 
 
-def config(tcp_port, ports, balance="round_robin", listener_extra="", timeouts="", drain="2s"):
+def config(tcp_port, ports, balance="round_robin", listener_extra="", timeouts="", drain="2s",
+           upstream_extra=""):
     servers = "\n".join("      - { address: 127.0.0.1:%d }" % p for p in ports)
     return CONF % dict(tcp_port=tcp_port, balance=balance, servers=servers,
-                       listener_extra=listener_extra, timeouts=timeouts, drain=drain)
+                       listener_extra=listener_extra, timeouts=timeouts, drain=drain,
+                       upstream_extra=upstream_extra)
 
 
 def echo(server, conn):
@@ -184,6 +187,73 @@ def test_dead_server_is_skipped_without_a_failed_connection(junction, raw_server
         assert echo_once(j, b"hello %d" % i) == b"hello %d" % i
     assert sum(len(s.conns) for s in live) == 30
     assert "connect to 127.0.0.1:%d failed" % dead in j.stderr()
+
+
+def test_outlier_ejection_stops_connects_to_a_dead_server(junction, raw_server):
+    live = raw_server(echo)
+    dead = free_port()
+    j = start(junction, [live.port, dead],
+              upstream_extra="    outlier: { consecutive_failures: 2 }")
+    for i in range(24):
+        assert echo_once(j, b"%d" % i) == b"%d" % i
+    err = j.stderr()
+    assert err.count("connect to 127.0.0.1:%d failed" % dead) == 2, err
+    assert "ejected" in err
+    assert len(live.conns) == 24
+
+
+def concurrency_tracking(server, conn):
+    """echo, counting the connections open at once on the server (a connection
+    leaves the count before it is closed: Junction may open the next one as
+    soon as it sees the close)."""
+    with server.lock:
+        server.active += 1
+        server.most = max(server.most, server.active)
+    try:
+        while True:
+            data = conn.recv(1 << 16)
+            if not data:
+                break
+            conn.sendall(data)
+    finally:
+        with server.lock:
+            server.active -= 1
+        conn.close()
+
+
+def tracked(raw_server):
+    srv = raw_server(concurrency_tracking)
+    srv.lock, srv.active, srv.most = threading.Lock(), 0, 0
+    return srv
+
+
+def test_connection_limit_queues_a_tunnel_until_a_slot_frees(junction, raw_server):
+    srv = tracked(raw_server)
+    j = start_pool(junction, [srv], upstream_extra="    limits: { max_connections: 1, "
+                                                   "max_pending: 1, queue_timeout: 20s }")
+    first = connect(j)
+    first.sendall(b"first")
+    assert first.recv(10) == b"first"
+    with connect(j) as second:
+        second.sendall(b"second")  # waits in the queue while first holds the slot
+        first.close()
+        assert second.recv(10) == b"second"
+    assert srv.most == 1 and len(srv.conns) == 2
+
+
+def test_connection_limit_without_a_queue_closes_the_connection(junction, raw_server):
+    srv = tracked(raw_server)
+    j = start_pool(junction, [srv], upstream_extra="    limits: { max_connections: 1 }")
+    with connect(j) as first:
+        first.sendall(b"first")
+        assert first.recv(10) == b"first"
+        with connect(j) as second:
+            try:
+                assert second.recv(10) == b""
+            except ConnectionResetError:
+                pass
+        assert "connection limit reached" in j.stderr()
+    assert srv.most == 1 and len(srv.conns) == 1
 
 
 @pytest.mark.parametrize("balance", ["least_conn", "p2c"])
