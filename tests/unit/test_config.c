@@ -654,6 +654,11 @@ Test(config, tcp_listener_upstream_must_balance_without_http)
                       "upstreams:\n  db:\n    balance: ewma\n"
                       "    servers: [ { address: 127.0.0.1:5432 } ]\n",
                       1, "t.yaml:2:64: upstream: 'db' balances by HTTP response time");
+    cfg_expect_errors("listeners:\n"
+                      "  - { name: a, address: 127.0.0.1:80, protocol: tcp, upstream: db }\n"
+                      "upstreams:\n  db:\n    sticky: { cookie: s }\n"
+                      "    servers: [ { address: 127.0.0.1:5432 } ]\n",
+                      1, "t.yaml:2:64: upstream: 'db' has sticky cookies");
     const char *ok[] = {"round_robin", "least_conn", "p2c", "random", "ip_hash"};
     for (size_t i = 0; i < JN_ARRAY_LEN(ok); i++) {
         char yaml[512];
