@@ -10,6 +10,11 @@ when it exists and this one otherwise, so both must keep the same contract:
       for 2 s, measure a.dur seconds with a.conns connections on a.path, stop cmd; returns
       rps, p50, p99 (ms), cpu_us (proxy CPU per request), rss_mb, errs; None if it never
       listened.
+
+One extension that compare.py does not have: when a.script is set (it may be absent), wrk
+runs that Lua script (`wrk -s`) in both the warm-up and the measured run. Part 5 of run.py
+uses it to send requests that differ in path and header, so it always calls this module's
+run_one, whichever module measures the other parts.
 """
 import os
 import re
@@ -121,6 +126,9 @@ def run_one(cmd, port, a):
             return None
         url = f"http://127.0.0.1:{port}{a.path}"
         wrk = ["wrk", "-t1", f"-c{a.conns}"]
+        script = getattr(a, "script", None)
+        if script:
+            wrk += ["-s", script]
         subprocess.run(wrk + ["-d2s", url], capture_output=True)  # warm-up, not measured
         cpu0 = tree_cpu(proc.pid)
         out = subprocess.run(wrk + [f"-d{a.dur}s", "--latency", url],

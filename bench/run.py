@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""`make bench`: Junction against nginx and HAProxy on this machine, in three parts.
+"""`make bench`: Junction against nginx and HAProxy on this machine, and what Junction's
+routing and load balancing cost.
 
 1. Throughput: the three proxies configured alike (one worker, keep-alive round robin to the
    same two nginx backends), driven by wrk in interleaved rounds; medians of requests/s,
@@ -8,12 +9,16 @@
 3. Idle keep-alive memory: RSS growth of each proxy per idle keep-alive client connection.
 4. Only with --callgrind: user-space instructions per request under callgrind, a count that
    machine noise does not move (the three proxies, and Junction with 5 and 5,000 routes).
+5. Load-balancing algorithms: Junction with each `balance:` algorithm over 2 and 50 servers,
+   each against round robin over the same pool (with --callgrind also instructions per
+   request with 50 servers).
 6. Only with --parts 6: TCP mode, 1 GiB each way through Junction's tcp listener, HAProxy's
    mode tcp and nginx's stream module (bench/tcp_peer.py at both ends).
 
 The measuring method (wrk warm-up then a measured run, CPU and RSS read from /proc) is the
 reference harness's, ../shared/bench/compare.py, imported from there when it exists, else
-bench/benchlib.py. Python 3 standard library only; all traffic stays on 127.0.0.1, and every
+bench/benchlib.py (part 5 always uses bench/benchlib.py, which can give wrk a Lua script).
+Python 3 standard library only; all traffic stays on 127.0.0.1, and every
 process started here is stopped before the script ends. See bench/README.md.
 """
 import argparse
@@ -60,6 +65,8 @@ def load_method():
 
 
 M, METHOD_SOURCE = load_method()
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402  part 5's method: M's, plus a wrk script (see its docstring)
 
 
 def peer_file(name):
@@ -243,11 +250,12 @@ def count_still_open(socks):
     return len(socks) - gone
 
 
-def get_once(port, path="/"):
-    """Status and body of one GET on a fresh connection (used as a sanity check)."""
+def get_once(port, path="/", headers=""):
+    """Status and body of one GET on a fresh connection (used as a sanity check); headers:
+    extra header lines, each ending in CRLF."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-                  .encode())
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}"
+                  "Connection: close\r\n\r\n".encode())
         buf = b""
         while True:
             chunk = s.recv(65536)
@@ -622,7 +630,10 @@ def part_idle(a, tmp, peers_conf):
 # confirms or refutes small differences that the noisy parts 1 and 2 cannot resolve. It
 # counts user space only: system calls and the kernel's TCP work are not in it.
 
-def callgrind_one(name, argv, port, path, secs, tmp):
+def callgrind_one(name, argv, port, path, secs, tmp, wrk_args=(), warm_s=0):
+    """Instructions per request of argv under callgrind, counted during a wrk run of secs
+    seconds (wrk_args: extra wrk options). warm_s seconds of wrk before counting open the
+    upstream connections first (part 5: one per server of a 50-server pool)."""
     out = os.path.join(tmp, f"callgrind-{name}.out")
     log = os.path.join(tmp, f"callgrind-{name}.log")
     p = spawn(["valgrind", "--tool=callgrind", "--instr-atstart=no",
@@ -633,9 +644,13 @@ def callgrind_one(name, argv, port, path, secs, tmp):
         if not M.wait_port(port, timeout=60):
             return dict(error="did not listen under valgrind")
         get_once(port, path)  # start-up and first-request set-up are not counted
+        url = f"http://127.0.0.1:{port}{path}"
+        if warm_s:
+            subprocess.run(["wrk", "-t1", "-c10", f"-d{warm_s}s", *wrk_args, url],
+                           capture_output=True)
         control("on")
-        wrk = subprocess.run(["wrk", "-t1", "-c10", f"-d{secs}s",
-                              f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True)
+        wrk = subprocess.run(["wrk", "-t1", "-c10", f"-d{secs}s", *wrk_args, url],
+                             capture_output=True, text=True)
         control("off")
     finally:
         early = stop(p, grace=60)  # callgrind writes its file when the process exits
@@ -698,6 +713,257 @@ def part_callgrind(a, tmp, peers_conf):
             out[f"routes_{kind}_ratio"] = big["ir_per_req"] / small["ir_per_req"]
             print(f"  5,000 / 5 {kind} routes: x{out[f'routes_{kind}_ratio']:.3f}")
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Part 5: load-balancing algorithms. Junction with each `balance:` algorithm over a pool of 2
+# and of 50 servers, the same load for all, in interleaved rounds like part 2; each compared,
+# round by round, with round robin over the same pool. wrk sends the requests of ALGO_KEYS
+# users in turn, each with its own path and X-User header, so that the hashing algorithms
+# really spread over the pool; every algorithm, round robin included, gets this traffic.
+
+ALGORITHMS = (  # (name in the report, balance:, hash_key: or None)
+    ("round_robin", "round_robin", None),
+    ("least_conn", "least_conn", None),
+    ("p2c", "p2c", None),
+    ("ewma", "ewma", None),
+    ("random", "random", None),
+    ("ip_hash", "ip_hash", None),
+    ("consistent_hash header", "consistent_hash", "header:X-User"),
+    ("consistent_hash path", "consistent_hash", "path"),
+)
+POOL_SIZES = (2, 50)
+# Both pools are served by one nginx worker listening on 50 ports, so that the 2- and the
+# 50-server pools have the same backend capacity behind them.
+ALGO_BACKEND_PORTS = tuple(range(9101, 9151))
+ALGO_KEYS = 1000
+ALGO_TARGET = 0.95  # the issue: no algorithm below 95% of round robin's requests/s
+
+ALGO_BACKEND_CONF = """# bench/run.py part 5: like backend-nginx.conf, one worker, on {n} ports.
+daemon off;
+worker_processes 1;
+pid {tmp}/algo-backend.pid;
+error_log /dev/null crit;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  server {{
+{listens}    location / {{ return 200 "hello from backend $server_port\\n"; }}
+  }}
+}}
+"""
+
+ALGO_CONFIG = """workers: 1
+listeners:
+  - {{ name: bench, address: 127.0.0.1:{port} }}
+access_log: {{ path: none }}
+error_log: {{ level: warn }}
+upstreams:
+  backends:
+    balance: {balance}
+    keepalive: 128
+{hash_key}    servers:
+{servers}routes:
+  - {{ name: all, match: {{ path_prefix: / }}, upstream: backends }}
+"""
+
+# Each request of the wrk script is prepared once in init(); request() hands them out in turn.
+ALGO_WRK_SCRIPT = """-- bench/run.py part 5: {n} users in turn, each with its own path, X-User.
+local requests, n, i = {{}}, {n}, 0
+function init(args)
+  for k = 0, n - 1 do
+    requests[k] = wrk.format("GET", string.format("/u/%04d", k),
+                             {{ ["X-User"] = string.format("u%04d", k) }})
+  end
+end
+function request()
+  i = (i + 1) % n
+  return requests[i]
+end
+"""
+
+
+def algo_request(k):
+    """Path and extra header lines of user k's request, as the wrk script sends them."""
+    return f"/u/{k:04d}", f"X-User: u{k:04d}\r\n"
+
+
+def algo_config(balance, hash_key, nservers, port=8080):
+    """A Junction configuration: one upstream of nservers servers balanced by balance."""
+    key = f'    hash_key: "{hash_key}"\n' if hash_key else ""
+    servers = "".join(f"      - {{ address: 127.0.0.1:{p} }}\n"
+                      for p in ALGO_BACKEND_PORTS[:nservers])
+    return ALGO_CONFIG.format(port=port, balance=balance, hash_key=key, servers=servers)
+
+
+def algo_label(name, n):
+    return f"{name}, {n}"
+
+
+def check_spread(cfg, log, requests=200):
+    """Starts Junction on cfg and sends the first requests of the wrk script's users, one
+    connection each. Returns (statuses, how many different servers answered)."""
+    p = spawn([BIN, "-c", cfg], log)
+    statuses, servers = {}, set()
+    try:
+        if not M.wait_port(8080):
+            return {"did not listen": 1}, 0
+        for k in range(requests):
+            status, body = get_once(8080, *algo_request(k % ALGO_KEYS))
+            statuses[status] = statuses.get(status, 0) + 1
+            servers.add(body.strip())
+    except OSError as e:
+        statuses[f"error: {e}"] = 1
+    finally:
+        stop(p)
+    return statuses, len(servers)
+
+
+def algo_variants(tmp):
+    """Writes one configuration per algorithm and pool size; checks that each loads, answers
+    200 and spreads requests over the pool."""
+    variants = []
+    for name, balance, hash_key in ALGORITHMS:
+        for n in POOL_SIZES:
+            label = algo_label(name, n)
+            stem = f"algo-{name.replace(' ', '-')}-{n}"
+            cfg, log = os.path.join(tmp, stem + ".yaml"), os.path.join(tmp, stem + ".log")
+            with open(cfg, "w") as f:
+                f.write(algo_config(balance, hash_key, n))
+            chk = subprocess.run([BIN, "check", "-c", cfg], capture_output=True, text=True)
+            if chk.returncode != 0:
+                print(f"  {label}: configuration refused:\n{chk.stderr.strip()}")
+                continue
+            statuses, reached = check_spread(cfg, log)
+            variants.append(dict(name=label, algorithm=name, balance=balance,
+                                 hash_key=hash_key, servers=n, cfg=cfg, log=log,
+                                 sanity_statuses=statuses, servers_reached=reached))
+            print(f"  {label:26s} 200 users' requests -> statuses {statuses}, "
+                  f"{reached} of {n} servers answered", flush=True)
+    return variants
+
+
+def algo_callgrind(a, tmp, variants, script):
+    """Instructions per request (part 4's method, after a 2 s wrk warm-up that opens the
+    upstream connections) of each algorithm with 50 servers, and of round robin with 2,
+    under the wrk script's traffic."""
+    secs = 3 if a.quick else a.callgrind_dur
+    print(f"\n  Instructions per request (callgrind, wrk -t1 -c10 for {secs}s after 2s of warm-up,"
+          " same requests):")
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print("  valgrind is not installed; skipped")
+        return {}
+    out = {}
+    for v in variants:
+        if v["servers"] != max(POOL_SIZES) and v["name"] != algo_label("round_robin", 2):
+            continue
+        r = callgrind_one(os.path.basename(v["cfg"])[:-5], [BIN, "-c", v["cfg"]], 8080, "/",
+                          secs, tmp, wrk_args=("-s", script), warm_s=2)
+        out[v["name"]] = r
+        if "error" in r:
+            print(f"  {v['name']}: {r['error']}")
+        else:
+            print(f"  {v['name']:28s} {r['ir_per_req']:9.0f} instructions/request "
+                  f"({r['requests']} requests, non-2xx {r['non2xx']})", flush=True)
+    return out
+
+
+def part_algorithms(a, tmp):
+    section(f"5. Load-balancing algorithms: {a.rounds} interleaved round(s) of {a.dur}s, "
+            f"wrk -t1 -c{a.conns}, {ALGO_KEYS} users in turn (path /u/NNNN, X-User: uNNNN)")
+    print(f"  method   {os.path.normpath(benchlib.__file__)} (its run_one, with wrk -s)")
+    script = os.path.join(tmp, "algo-users.lua")
+    with open(script, "w") as f:
+        f.write(ALGO_WRK_SCRIPT.format(n=ALGO_KEYS))
+    backend_conf = os.path.join(tmp, "algo-backend.conf")
+    listens = "".join(f"    listen 127.0.0.1:{p} reuseport backlog=4096;\n"
+                      for p in ALGO_BACKEND_PORTS)
+    with open(backend_conf, "w") as f:
+        f.write(ALGO_BACKEND_CONF.format(n=len(ALGO_BACKEND_PORTS), tmp=tmp, listens=listens))
+    backend_log = os.path.join(tmp, "algo-backend.log")
+    backend = spawn(["nginx", "-c", backend_conf], backend_log)
+    try:
+        if not all(M.wait_port(p) for p in ALGO_BACKEND_PORTS):
+            print("  the nginx backend on ports 9101-9150 did not start: "
+                  + " | ".join(log_lines(backend_log)))
+            return dict(skipped="backend did not start")
+        print(f"  backend: one nginx worker on 127.0.0.1:{ALGO_BACKEND_PORTS[0]}-"
+              f"{ALGO_BACKEND_PORTS[-1]}; the 2-server pools use its first two ports")
+        variants = algo_variants(tmp)
+
+        def measure(c):
+            opts = types.SimpleNamespace(conns=a.conns, dur=a.dur, path="/", script=script)
+            return benchlib.run_one(shell_cmd([BIN, "-c", c[1]["cfg"]], c[1]["log"]), 8080,
+                                    opts)
+        by_round = interleave(
+            [(v["name"], v) for v in variants], a.rounds, measure,
+            lambda n, r: f"{n:26s} {r['rps']:9.0f} req/s  cpu {r['cpu_us']:6.1f} us/req  "
+                         f"errors {r['errs']}")
+        counts = algo_callgrind(a, tmp, variants, script) if a.callgrind else {}
+        if backend.poll() is not None:
+            print(f"  note: the part 5 backend exited early (status {backend.returncode})")
+    finally:
+        stop(backend)
+    return algo_report(a, variants, by_round, counts)
+
+
+def algo_report(a, variants, by_round, counts):
+    """The table of part 5, and the figures for the summary and --json."""
+    med = medians(by_round) if any(by_round) else {}
+    rows, table = [], {}
+    for v in variants:
+        name, n = v["name"], v["servers"]
+        base = algo_label("round_robin", n)
+        m = med.get(name)
+        x = dict(algorithm=v["algorithm"], servers=n, servers_reached=v["servers_reached"])
+        if m is not None:
+            ratios = [got[name]["rps"] / got[base]["rps"] for got in by_round
+                      if name in got and base in got]
+            x.update(rps=m["rps"], p99=m["p99"], cpu_us=m["cpu_us"],
+                     errors=sum_errors(by_round, name),
+                     rps_ratio_rounds=statistics.median(ratios) if ratios else None,
+                     rps_ratios=ratios,
+                     cpu_ratio_rounds=per_round_ratio(by_round, name, [base], "cpu_us", min))
+        c = counts.get(name, {})
+        if "ir_per_req" in c:
+            x["ir_per_req"] = c["ir_per_req"]
+            rr = counts.get(algo_label("round_robin", n), {})
+            if "ir_per_req" in rr:
+                x["ir_ratio"] = c["ir_per_req"] / rr["ir_per_req"]
+        table[name] = x
+        is_base = name == base
+        r = x.get("rps_ratio_rounds")
+        rows.append([
+            v["algorithm"], f"{n}",
+            f"{x['rps']:.0f}" if m else "-", f"{x['cpu_us']:.1f}" if m else "-",
+            "-" if is_base or r is None else f"x{r:.3f}",
+            "-" if is_base or not x.get("rps_ratios") else
+            f"{min(x['rps_ratios']):.2f}-{max(x['rps_ratios']):.2f}",
+            "-" if is_base or x.get("cpu_ratio_rounds") is None else
+            f"x{x['cpu_ratio_rounds']:.3f}",
+            "-" if is_base or r is None else ("yes" if r >= ALGO_TARGET else "NO"),
+            f"{x['ir_per_req']:.0f}" if "ir_per_req" in x else "",
+            f"x{x['ir_ratio']:.3f}" if "ir_ratio" in x and not is_base else ""])
+    print()
+    print(fmt_table(["algorithm", "servers", "req/s", "cpu us/req", "req/s vs RR",
+                     "(rounds)", "cpu vs RR", f">= {ALGO_TARGET:.2f}", "instr/req",
+                     "instr vs RR"], rows))
+    print(f"  req/s and cpu us/req: medians over rounds; 'vs RR': median over rounds of the\n"
+          f"  ratio to round robin over the same pool in the same round, '(rounds)' their\n"
+          f"  range; '>= {ALGO_TARGET:.2f}': the issue's target, no algorithm below "
+          f"{ALGO_TARGET:.0%} of round\n  robin's req/s. On a shared machine a few % is "
+          f"within the noise: see the range, and\n  the instruction counts (--callgrind) for "
+          f"a noise-free comparison. Every connection\n  comes from 127.0.0.1, so ip_hash "
+          f"sends every request to one server.")
+    below = [n for n, x in table.items()
+             if x.get("rps_ratio_rounds") is not None and x["rps_ratio_rounds"] < ALGO_TARGET]
+    return dict(table=table, medians=med, by_round=by_round, callgrind=counts,
+                below_target=below, target=ALGO_TARGET,
+                logs={v["name"]: log_lines(v["log"]) for v in variants},
+                variants=[{k: v[k] for k in ("name", "balance", "hash_key", "servers",
+                                             "sanity_statuses", "servers_reached")}
+                          for v in variants])
 
 
 # ---------------------------------------------------------------------------------------
@@ -898,13 +1164,13 @@ def machine():
                 wrk=first_line(["wrk", "-v"]))
 
 
-def preflight(peer_ports):
+def preflight(peer_ports, extra_ports=()):
     missing = [b for b in ("nginx", "haproxy", "wrk") if shutil.which(b) is None]
     if not os.access(JUNCTION, os.X_OK):
         missing.append(JUNCTION + " (run `make build/junction`)")
     if missing:
         sys.exit("bench: missing: " + ", ".join(missing) + " (scripts/install-deps.sh)")
-    busy = [p for p in (8080, *peer_ports, *BACKEND_PORTS) if not port_free(p)]
+    busy = [p for p in (8080, *peer_ports, *BACKEND_PORTS, *extra_ports) if not port_free(p)]
     if busy:
         sys.exit(f"bench: ports already in use on 127.0.0.1: {busy}; stop what holds them")
 
@@ -922,9 +1188,10 @@ def main():
                     help="1 round of 2s, 2,000 idle connections: to check the harness")
     ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections in part 3")
-    ap.add_argument("--parts", default="1,2,3", help="which parts to run (default 1,2,3)")
+    ap.add_argument("--parts", default="1,2,3,5", help="which parts to run (default 1,2,3,5)")
     ap.add_argument("--callgrind", action="store_true",
-                    help="also run part 4: instructions per request under callgrind")
+                    help="also run part 4: instructions per request under callgrind "
+                         "(and, in part 5, per algorithm with 50 servers)")
     ap.add_argument("--callgrind-dur", type=int, default=10, help="seconds per callgrind run")
     ap.add_argument("--tcp-bytes", type=int, default=1 << 30,
                     help="bytes of each part 6 transfer (default 1 GiB)")
@@ -941,7 +1208,7 @@ def main():
     backend_conf = peer_file("backend-nginx.conf")
     nginx_port = config_port(nginx_conf, r"listen\s+127\.0\.0\.1:(\d+)")
     haproxy_port = config_port(haproxy_cfg, r"bind\s+127\.0\.0\.1:(\d+)")
-    preflight((nginx_port, haproxy_port))
+    preflight((nginx_port, haproxy_port), ALGO_BACKEND_PORTS if "5" in parts else ())
     peers = {"nginx": (nginx_port, ["nginx", "-c", nginx_conf]),
              "haproxy": (haproxy_port, ["haproxy", "-f", haproxy_cfg])}
     peers_conf = dict(nginx=nginx_conf, haproxy=haproxy_cfg, nginx_port=nginx_port,
@@ -984,6 +1251,8 @@ def main():
             results["idle"] = part_idle(a, tmp, peers_conf)
         if "4" in parts:
             results["callgrind"] = part_callgrind(a, tmp, peers_conf)
+        if "5" in parts:
+            results["algorithms"] = part_algorithms(a, tmp)
         if "6" in parts:
             results["tcp"] = part_tcp(a, tmp)
         if backend.poll() is not None:
@@ -1038,6 +1307,21 @@ def summary(res):
             if f"routes_{kind}_ratio" in c:
                 print(f"  instructions/request, 5,000 vs 5 {kind} routes: "
                       f"x{c[f'routes_{kind}_ratio']:.3f}")
+    g = res.get("algorithms")
+    if g and "skipped" not in g:
+        timed = {n: x for n, x in g["table"].items()
+                 if x.get("rps_ratio_rounds") is not None and x["algorithm"] != "round_robin"}
+        if timed:
+            low = min(timed, key=lambda n: timed[n]["rps_ratio_rounds"])
+            print(f"  algorithms, req/s vs round robin (per-round medians): lowest {low} "
+                  f"x{timed[low]['rps_ratio_rounds']:.3f}; below x{g['target']:.2f}: "
+                  + (", ".join(g["below_target"]) or "none"))
+        counted = {n: x for n, x in g["table"].items()
+                   if "ir_ratio" in x and x["algorithm"] != "round_robin"}
+        if counted:
+            high = max(counted, key=lambda n: counted[n]["ir_ratio"])
+            print(f"  algorithms, instructions/request vs round robin (50 servers): highest "
+                  f"{high} x{counted[high]['ir_ratio']:.3f}")
     t6 = res.get("tcp")
     if t6 and "down_ratio" in t6:
         m = t6["medians"]
@@ -1063,9 +1347,9 @@ def summary(res):
 def attention(res):
     """Errors, failed runs and Junction's own log lines, gathered from every part."""
     notes = []
-    for part in ("throughput", "routing"):
+    for part in ("throughput", "routing", "algorithms"):
         x = res.get(part)
-        if not x:
+        if not x or "skipped" in x:
             continue
         names = set().union(*x["by_round"]) if x["by_round"] else set()
         for n in sorted(names):
@@ -1104,6 +1388,16 @@ def attention(res):
         for n, x in c.items():
             if isinstance(x, dict) and x.get("non2xx"):
                 notes.append(f"callgrind: {n}: {x['non2xx']} non-2xx responses")
+    g = res.get("algorithms")
+    if g and "skipped" not in g:
+        for v in g["variants"]:
+            if set(v["sanity_statuses"]) != {200}:
+                notes.append(f"algorithms: {v['name']}: sanity requests gave "
+                             f"{v['sanity_statuses']}")
+        for n, x in g["callgrind"].items():
+            if x.get("non2xx") or "error" in x:
+                notes.append(f"algorithms: callgrind {n}: "
+                             + x.get("error", f"{x.get('non2xx')} non-2xx responses"))
     return notes
 
 

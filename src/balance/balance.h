@@ -16,6 +16,7 @@ struct jn_lb_ctx {
     const bool *usable;        /* borrowed: per server; NULL = every server usable */
     const uint32_t *weight;    /* borrowed: effective weights (slow start); NULL = configured */
     uint64_t *rng;             /* borrowed: the worker's random state (jn_lb_random) */
+    uint64_t now_us; /* monotonic us, for balancers that observe latency; 0 = unknown */
     uint64_t hash; /* the request's hash key, valid when has_hash */
     bool has_hash;
 };

@@ -4,7 +4,9 @@
  * samples with a time constant (so it is forgiven gradually). The cost of a
  * server is its average times (requests in flight + 1), divided by its
  * weight; the pick is power-of-two-choices on that cost. A server with no
- * sample yet starts at a modest default, so new servers get tried. */
+ * sample yet starts at a modest default, so new servers get tried, and an
+ * estimate without fresh samples decays towards zero, so a server that once
+ * looked slow is tried again. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -59,11 +61,22 @@ static void ewma_observe(void *state, int server, uint64_t latency_us, uint64_t 
     e->stamp_us = now_us;
 }
 
-static double cost(const struct ewma_state *s, const struct jn_lb_ctx *ctx, int i)
+/* The latency estimate as of now: without new samples it decays towards
+ * zero, so a server that once looked slow is tried again after a while
+ * instead of being shunned forever on stale news. */
+static double latency_now(const struct ewma_state *s, int i, uint64_t now_us)
+{
+    const struct ewma_server *e = &s->servers[i];
+    if (e->stamp_us == 0 || now_us <= e->stamp_us) /* never measured, or no clock */
+        return e->latency_us;
+    return e->latency_us * exp(-(double)(now_us - e->stamp_us) / s->decay_us);
+}
+
+static double cost(const struct ewma_state *s, const struct jn_lb_ctx *ctx, int i, uint64_t now_us)
 {
     /* +1 us keeps a server answering in under a microsecond from costing 0
      * whatever its queue. */
-    return (s->servers[i].latency_us + 1.0) * (double)(ctx->in_flight[i] + 1) /
+    return (latency_now(s, i, now_us) + 1.0) * (double)(ctx->in_flight[i] + 1) /
            (double)jn_lb_weight(ctx, s->up->servers, (size_t)i);
 }
 
@@ -73,7 +86,7 @@ static int ewma_pick(void *state, const struct jn_lb_ctx *ctx)
     int a, b;
     if (!jn_lb_two_choices(ctx, s->up->nservers, &a, &b))
         return a;
-    return cost(s, ctx, b) < cost(s, ctx, a) ? b : a;
+    return cost(s, ctx, b, ctx->now_us) < cost(s, ctx, a, ctx->now_us) ? b : a;
 }
 
 static void ewma_destroy(void *state)

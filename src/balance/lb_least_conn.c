@@ -23,8 +23,8 @@ static int lc_pick(void *state, const struct jn_lb_ctx *ctx)
     struct lc_state *s = state;
     size_t n = s->up->nservers;
     int best = -1;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (s->next + k) % n;
+    size_t i = s->next;
+    for (size_t k = 0; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
         if (!jn_lb_usable(ctx, i))
             continue;
         if (best < 0 || jn_lb_lighter(ctx->in_flight[i], jn_lb_weight(ctx, s->up->servers, i),

@@ -133,7 +133,11 @@ static int maglev_pick(void *state, const struct jn_lb_ctx *ctx)
     bool loads = ctx != NULL && ctx->in_flight != NULL;
     uint32_t factor = loads ? s->up->hash_balance_factor : 0;
     uint64_t total = 0, weights = 0;
-    for (size_t i = 0; i < s->up->nservers; i++) {
+    /* Without a bound the sums are not needed: one usable server (usually
+     * the first looked at) proves the walk below ends. */
+    for (size_t i = 0; factor == 0 && weights == 0 && i < s->up->nservers; i++)
+        weights = jn_lb_usable(ctx, i);
+    for (size_t i = 0; factor != 0 && i < s->up->nservers; i++) {
         if (!jn_lb_usable(ctx, i))
             continue;
         total += loads ? ctx->in_flight[i] : 0;

@@ -101,6 +101,7 @@ static int pick_now(struct jn_upstream_rt *rt, const uint64_t *hash)
 {
     struct jn_lb_ctx ctx = { .in_flight = rt->in_flight, .usable = rt->usable,
                              .weight = rt->weight, .rng = &rt->rng,
+                             .now_us = rt->lb->observe != NULL ? jn_clock_us() : 0,
                              .hash = hash != NULL ? *hash : 0, .has_hash = hash != NULL };
     return rt->lb->pick(rt->lb_state, &ctx);
 }

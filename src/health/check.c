@@ -16,9 +16,11 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "health/state.h"
+#include "http/h1/h1_parse.h"
 
 #define PROBE_REQ_MAX 1024
-#define PROBE_RESP_MAX 512 /* the status line is all a probe reads */
+#define PROBE_RESP_MAX 4096 /* a probe reads the response head, not the body */
+#define PROBE_HEADERS 64
 
 /* One server's probe: idle between intervals, else one exchange in flight. */
 struct probe {
@@ -80,23 +82,25 @@ static bool status_expected(const struct jn_cfg_health *h, unsigned status)
     return false;
 }
 
-/* Judges the response once its status line is in. Returns false while it
- * is still incomplete. */
+/* Judges the response once its head is in, parsed by the same strict
+ * parser as proxied responses. Returns false while it is incomplete. */
 static bool judge(struct probe *p, bool eof)
 {
-    const char *nl = memchr(p->resp, '\n', p->resp_len);
-    if (nl == NULL && !eof && p->resp_len < sizeof(p->resp))
+    struct jn_h1_limits lim = { PROBE_RESP_MAX, PROBE_RESP_MAX, PROBE_HEADERS };
+    struct jn_h1_header hdrs[PROBE_HEADERS];
+    struct jn_h1_scan scan = { 0 };
+    struct jn_h1_message m;
+    int rc = jn_h1_parse_response(p->resp, p->resp_len, &lim, hdrs, PROBE_HEADERS, &scan, false,
+                                  &m);
+    if (rc == JN_EAGAIN && !eof && p->resp_len < sizeof(p->resp) - 1)
         return false;
-    unsigned major, minor, status;
-    char sp;
-    if (nl == NULL || sscanf(p->resp, "HTTP/%1u.%1u %3u%c", &major, &minor, &status, &sp) != 4 ||
-        (sp != ' ' && sp != '\r') || status < 100 || status > 599) {
-        end_probe(p, false, "not an HTTP response");
+    if (rc < 0) {
+        end_probe(p, false, rc == JN_EAGAIN ? "incomplete response" : "invalid response");
         return true;
     }
     char why[64];
-    snprintf(why, sizeof(why), "status %u", status);
-    end_probe(p, status_expected(health_of(p), status), why);
+    snprintf(why, sizeof(why), "status %u", m.status);
+    end_probe(p, status_expected(health_of(p), m.status), why);
     return true;
 }
 

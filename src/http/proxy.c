@@ -16,6 +16,7 @@
 #include "http/h1/h1_server.h"
 #include "http/h1/h1_write.h"
 #include "http/path.h"
+#include "http/proxy_upstream.h"
 #include "policy/chain.h"
 #include "route/router.h"
 
@@ -23,9 +24,6 @@
 #define MAX_UPSTREAM_PATH 16384
 #define STREAM_CACHE 64 /* unused streams kept per worker */
 
-static void upstream_event(struct jn_upconn *uc);
-static void upstream_timeout(struct jn_upconn *uc);
-static void connect_upstream(struct jn_stream *s, int flags);
 static int bad_request_body(struct jn_stream *s, const char *err);
 static void release_upstream(struct jn_stream *s);
 static void finish(struct jn_stream *s);
@@ -87,7 +85,7 @@ static void count_status(struct jn_stream *s)
 
 /* Answers the stream locally with a JSON error; the request body, if any is
  * left unread, forces the connection to close. */
-static void respond_error(struct jn_stream *s, uint16_t status, const char *msg)
+void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg)
 {
     struct jn_client *c = s->client;
     bool close = !s->req_body.done || !s->client_keep_alive;
@@ -98,11 +96,6 @@ static void respond_error(struct jn_stream *s, uint16_t status, const char *msg)
     s->phase = JN_STREAM_DONE;
     if (close)
         s->client_keep_alive = false;
-}
-
-void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg)
-{
-    respond_error(s, status, msg);
 }
 
 /* ---- request head to upstream ---- */
@@ -334,100 +327,20 @@ static void respond_local(struct jn_stream *s)
     s->phase = JN_STREAM_DONE;
 }
 
-static void queue_ready(struct jn_upwait *w);
-static void queue_expired(struct jn_upwait *w);
-
-/* The server is at its max_connections: wait for a slot when the queue
- * allows, else 503 at once (a circuit breaker, not a pile-up). */
-static void wait_for_slot(struct jn_stream *s)
-{
-    s->wait.ready = queue_ready;
-    s->wait.expired = queue_expired;
-    if (s->up->cfg->limits.max_pending > 0 &&
-        jn_upwait_start(s->up, (uint32_t)s->server, &s->wait) == 0)
-        return;
-    jn_log(JN_LOG_WARN, "upstream %s: server %s: connection limit reached (request %s)",
-           s->up->cfg->name, s->up->cfg->servers[s->server].address, s->request_id);
-    respond_error(s, 503, "upstream server busy");
-}
-
-static void connect_upstream(struct jn_stream *s, int flags)
-{
-    const char *err = NULL;
-    struct jn_upconn *uc = NULL;
-    if (!s->retryable)
-        flags |= JN_UPCONN_VERIFY;
-    int rc = jn_upconn_get(s->up, (uint32_t)s->server, flags, &uc, &err);
-    if (rc == JN_ETOOBIG) {
-        wait_for_slot(s);
-        return;
-    }
-    if (rc != 0) {
-        jn_log(JN_LOG_ERR, "upstream %s: connect to %s failed: %s", s->up->cfg->name,
-               s->up->cfg->servers[s->server].address, err);
-        respond_error(s, 502, "upstream connect failed");
-        return;
-    }
-    s->uc = uc;
-    uc->owner = s;
-    uc->on_event = upstream_event;
-    uc->on_timeout = upstream_timeout;
-    const struct jn_cfg_timeouts *t = &s->gen->cfg->timeouts;
-    jn_timer_set(s->up->loop, &uc->timer, uc->connected ? t->upstream_response : t->upstream_connect);
-    if (s->up->lb->observe != NULL)
-        s->t_upstream_us = jn_clock_us(); /* latency-aware balancers want more than ms */
-}
-
-static void queue_ready(struct jn_upwait *w)
-{
-    struct jn_stream *s = (struct jn_stream *)((char *)w - offsetof(struct jn_stream, wait));
-    connect_upstream(s, 0);
-    jn_client_drive(s->client);
-}
-
-static void queue_expired(struct jn_upwait *w)
-{
-    struct jn_stream *s = (struct jn_stream *)((char *)w - offsetof(struct jn_stream, wait));
-    jn_log(JN_LOG_WARN, "upstream %s: server %s: queue timeout (request %s)", s->up->cfg->name,
-           s->up->cfg->servers[s->server].address, s->request_id);
-    respond_error(s, 503, "upstream queue timeout");
-    jn_client_drive(s->client);
-}
-
-/* Sticky sessions first, then the balancer. Hashing balancers and sticky
- * cookies read the request's fields, valid while jn_proxy_start runs. */
-static int pick_server(struct jn_stream *s)
-{
-    const struct jn_cfg_upstream *cfg = s->up->cfg;
-    if (cfg->hash_key != NULL) {
-        jn_hash_key(cfg->hash_key, &s->req, s->client->peer, &s->hash);
-        s->has_hash = true;
-    }
-    struct jn_slice v;
-    if (s->up->sticky != NULL && jn_request_cookie(&s->req, cfg->sticky.cookie, &v)) {
-        int i = jn_sticky_find(cfg, (const char(*)[JN_STICKY_TOKEN_LEN + 1])s->up->sticky, v);
-        if (i >= 0 && jn_upstream_usable(s->up, (uint32_t)i)) {
-            s->sticky_hit = true;
-            return i;
-        }
-    }
-    return jn_upstream_pick(s->up, s->has_hash ? &s->hash : NULL);
-}
-
 static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
 {
     s->up = &s->gen->ups[s->route->upstream->index];
     if (s->up->shared != NULL)
         jn_pool_count_request(s->up->shared, jn_loop_now(s->up->loop));
-    s->server = pick_server(s);
+    s->server = jn_proxy_pick(s);
     if (s->server < 0) {
-        respond_error(s, 503, "no upstream server available");
+        jn_stream_respond_error(s, 503, "no upstream server available");
         return;
     }
     s->up->in_flight[s->server]++;
     s->counted = true;
     if (build_upstream_head(s, f, m) != 0) {
-        respond_error(s, 431, "request header too large to forward");
+        jn_stream_respond_error(s, 431, "request header too large to forward");
         return;
     }
     s->retryable = m->body == JN_H1_BODY_NONE && is_idempotent(m->method);
@@ -435,7 +348,7 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     s->t_upstream = jn_loop_now(&s->client->worker->loop);
     if (s->expect_continue && !s->req_body.done && s->req.version_minor >= 1)
         jn_buf_put(jn_client_out(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    connect_upstream(s, 0);
+    jn_proxy_connect(s, 0);
 }
 
 /* Hop-by-hop fields go before the filters run, so that a client naming a
@@ -461,7 +374,7 @@ void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
     if (init_fields(s, m, &f) != 0) {
         jn_buf_consume(&c->in, m->header_bytes);
         jn_request_id_new(c->worker, s->request_id, sizeof(s->request_id));
-        respond_error(s, 500, "out of memory");
+        jn_stream_respond_error(s, 500, "out of memory");
         return;
     }
     take_request_id(s, &f);
@@ -469,7 +382,7 @@ void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
     if (rc == 0) {
         s->route = jn_router_match_listener(s->gen->cfg->router, &s->req, c->listener->name);
         if (s->route == NULL)
-            respond_error(s, 404, "no route");
+            jn_stream_respond_error(s, 404, "no route");
         else if (strip_then_filter(s, &f) == JN_FILTER_CONTINUE) {
             if (s->route->respond.enabled)
                 respond_local(s);
@@ -479,7 +392,7 @@ void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
     } else {
         s->req_body.done = true; /* the body is never read: the connection closes */
         s->client_keep_alive = false;
-        respond_error(s, 400, err);
+        jn_stream_respond_error(s, 400, err);
     }
     /* Views into the head are dead from here on: everything needed was
      * serialised or copied into the arena. */
@@ -489,135 +402,6 @@ void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
 }
 
 /* ---- relaying ---- */
-
-static const struct jn_cfg_timeouts *timeouts(struct jn_stream *s)
-{
-    return &s->gen->cfg->timeouts;
-}
-
-/* Closes the stream's upstream connection, if any: it is in an unknown
- * state and must not be pooled. */
-static void drop_upconn(struct jn_stream *s)
-{
-    if (s->uc != NULL) {
-        jn_upconn_close(s->uc);
-        s->uc = NULL;
-    }
-}
-
-/* The request may go to another server after failing with o: attempts and
- * the budget left, the condition listed in retry_on, and safe to repeat.
- * Nothing was sent when a connect failed; otherwise only idempotent
- * requests without a body are repeated, since a body streamed upstream is
- * not kept for a second send. */
-static bool may_retry(struct jn_stream *s, enum jn_outcome o, uint16_t status)
-{
-    const struct jn_cfg_retries *r = &s->up->cfg->retries;
-    if (s->resp_head_sent || s->ntried >= r->attempts || s->ntried >= JN_ARRAY_LEN(s->tried))
-        return false;
-    bool listed = false;
-    if (o == JN_OUT_CONNECT)
-        listed = r->on & JN_RETRY_CONNECT;
-    else if (o == JN_OUT_RESET)
-        listed = r->on & JN_RETRY_RESET;
-    else if (o == JN_OUT_TIMEOUT)
-        listed = r->on & JN_RETRY_TIMEOUT;
-    for (size_t i = 0; status != 0 && i < r->nstatus; i++)
-        listed = listed || r->status[i] == status;
-    if (!listed || (o != JN_OUT_CONNECT && !s->retryable))
-        return false;
-    return s->up->shared == NULL || jn_pool_retry_allowed(s->up->shared, jn_loop_now(s->up->loop));
-}
-
-/* Another usable server not tried yet, or -1. */
-static int other_server(struct jn_stream *s)
-{
-    s->tried[s->ntried] = s->server;
-    return jn_upstream_pick_other(s->up, s->has_hash ? &s->hash : NULL, s->tried,
-                                  (size_t)s->ntried + 1);
-}
-
-/* Sends the request again, to server next (from other_server). */
-static void retry_on(struct jn_stream *s, int next, enum jn_outcome o)
-{
-    jn_log(JN_LOG_INFO, "upstream %s: retrying request %s on %s after %s failed", s->up->cfg->name,
-           s->request_id, s->up->cfg->servers[next].address, s->up->cfg->servers[s->server].address);
-    s->tried[s->ntried++] = s->server;
-    s->up->in_flight[s->server]--;
-    s->server = next;
-    s->up->in_flight[s->server]++;
-    s->sticky_hit = false;
-    s->upstream_eof = false;
-    s->req_write_failed = false;
-    s->resp_scan = (struct jn_h1_scan){ 0 };
-    jn_buf_consume(&s->resp_in, jn_buf_len(&s->resp_in));
-    if (o != JN_OUT_CONNECT) {
-        /* A bodiless request: its head is still at the buffer's start. */
-        s->req_out.start = 0;
-        s->req_out.end = s->req_head_len;
-    }
-    connect_upstream(s, 0);
-}
-
-/* The upstream failed. A request that is safe to replay, on a reused
- * connection that the server closed before answering, is replayed once on a
- * fresh connection to the same server (the server did nothing wrong: it
- * closed an idle connection). Otherwise the failure counts against the
- * server, the request may be retried on another, or the client gets
- * 502/504, or loses the connection when part of the response was sent. */
-static void upstream_fail(struct jn_stream *s, uint16_t status, const char *why, enum jn_outcome o)
-{
-    struct jn_upconn *uc = s->uc;
-    bool replay = uc != NULL && uc->reused && s->retryable && !s->retried && status == 502 &&
-                  !s->resp_head_sent && jn_buf_empty(&s->resp_in);
-    drop_upconn(s);
-    if (replay) {
-        s->retried = true;
-        s->upstream_eof = false;
-        s->req_write_failed = false;
-        s->resp_scan = (struct jn_h1_scan){ 0 };
-        s->req_out.start = 0; /* the head is still at the buffer's start: nothing followed it */
-        s->req_out.end = s->req_head_len;
-        connect_upstream(s, JN_UPCONN_FRESH);
-        return;
-    }
-    jn_upstream_report(s->up, (uint32_t)s->server, o);
-    jn_log(JN_LOG_WARN, "upstream %s: server %s: %s (request %s)", s->up->cfg->name,
-           s->up->cfg->servers[s->server].address, why, s->request_id);
-    int next = may_retry(s, o, 0) ? other_server(s) : -1;
-    if (next >= 0) {
-        retry_on(s, next, o);
-        return;
-    }
-    if (s->resp_head_sent) {
-        s->error = why;
-        s->client_keep_alive = false;
-        jn_client_close(s->client); /* frees s */
-        return;
-    }
-    respond_error(s, status, why);
-}
-
-static bool check_connected(struct jn_stream *s)
-{
-    struct jn_upconn *uc = s->uc;
-    if (uc->connected)
-        return true;
-    if (!uc->can_write && !uc->can_read)
-        return false;
-    int err = uc->error;
-    socklen_t len = sizeof(err);
-    if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err != 0) {
-        upstream_fail(s, 502, err == ECONNREFUSED ? "connection refused" : strerror(err),
-                      JN_OUT_CONNECT);
-        return false;
-    }
-    uc->connected = true;
-    jn_timer_set(s->up->loop, &uc->timer, timeouts(s)->upstream_response);
-    return true;
-}
 
 /* Client -> upstream: body bytes. Returns 1 on progress, 0 stalled, -1 when s ended. */
 static int pump_request(struct jn_stream *s)
@@ -660,12 +444,12 @@ static int pump_request(struct jn_stream *s)
 static int bad_request_body(struct jn_stream *s, const char *err)
 {
     s->error = err ? err : "invalid request body framing";
-    drop_upconn(s);
+    jn_proxy_drop_upconn(s);
     if (s->resp_head_sent) {
         jn_client_close(s->client);
         return -1;
     }
-    respond_error(s, 400, "invalid request body framing");
+    jn_stream_respond_error(s, 400, "invalid request body framing");
     return -1;
 }
 
@@ -691,7 +475,7 @@ static int write_upstream(struct jn_stream *s)
         return 0;
     /* A request body still flowing counts as activity: the response timer
      * measures the server's silence, not the length of an upload. */
-    jn_timer_set(s->up->loop, &uc->timer, timeouts(s)->upstream_response);
+    jn_timer_set(s->up->loop, &uc->timer, s->gen->cfg->timeouts.upstream_response);
     return 1;
 }
 
@@ -714,7 +498,7 @@ static int read_upstream(struct jn_stream *s)
     }
     if (n == JN_EAGAIN)
         return 0;
-    upstream_fail(s, 502, "connection reset while reading the response", JN_OUT_RESET);
+    jn_proxy_upstream_fail(s, 502, "connection reset while reading the response", JN_OUT_RESET);
     return -1;
 }
 
@@ -746,26 +530,6 @@ static void add_response_framing(struct jn_stream *s, struct jn_fields *f, const
         jn_fields_add(f, cs("Connection"), cs("keep-alive"));
 }
 
-/* Passive health sees every response status; one that retry_on lists is
- * retried on another server when that is allowed. Returns true when the
- * request was retried (the response is dropped with its connection). */
-static bool judge_response(struct jn_stream *s, uint16_t status)
-{
-    const struct jn_cfg_outlier *o = &s->up->cfg->outlier;
-    bool failed = false;
-    for (size_t i = 0; i < o->nfailure_status; i++)
-        failed = failed || o->failure_status[i] == status;
-    jn_upstream_report(s->up, (uint32_t)s->server, failed ? JN_OUT_STATUS : JN_OUT_OK);
-    if (status < 500 || !may_retry(s, JN_OUT_STATUS, status))
-        return false;
-    int next = other_server(s);
-    if (next < 0)
-        return false;
-    drop_upconn(s);
-    retry_on(s, next, JN_OUT_STATUS);
-    return true;
-}
-
 /* A response head larger than a pooled buffer, but within the limits, gets
  * a larger buffer. Returns 1 when it grew (read again), 0 when not needed,
  * -1 when s ended. */
@@ -774,7 +538,7 @@ static int grow_response_buffer(struct jn_stream *s, size_t limit)
     if (jn_buf_room(&s->resp_in) > 0 || s->resp_in.cap >= limit)
         return 0;
     if (jn_buf_grow(&s->resp_in, limit) != 0) {
-        upstream_fail(s, 502, "out of memory for the response header", JN_OUT_OK);
+        jn_proxy_upstream_fail(s, 502, "out of memory for the response header", JN_OUT_OK);
         return -1;
     }
     return 1;
@@ -794,28 +558,28 @@ static int handle_response_head(struct jn_stream *s)
     if (rc == JN_EAGAIN) {
         if (!s->upstream_eof)
             return grow_response_buffer(s, (size_t)lim.max_request_line + lim.max_header_size + 4);
-        upstream_fail(s, 502,
+        jn_proxy_upstream_fail(s, 502,
                       jn_buf_empty(&s->resp_in) ? "connection closed before the response"
                                                 : "truncated response header",
                       JN_OUT_RESET);
         return -1;
     }
     if (rc < 0) {
-        upstream_fail(s, 502, m.error ? m.error : "invalid response", JN_OUT_RESET);
+        jn_proxy_upstream_fail(s, 502, m.error ? m.error : "invalid response", JN_OUT_RESET);
         return -1;
     }
     if (m.status < 200) {
         /* Interim responses (100, 103) are consumed here: the client's 100
          * Continue was already sent by Junction itself. 101 was never asked for. */
         if (m.status == 101) {
-            upstream_fail(s, 502, "unexpected 101 Switching Protocols", JN_OUT_RESET);
+            jn_proxy_upstream_fail(s, 502, "unexpected 101 Switching Protocols", JN_OUT_RESET);
             return -1;
         }
         jn_buf_consume(&s->resp_in, (size_t)rc);
         s->resp_scan = (struct jn_h1_scan){ 0 };
         return 1;
     }
-    if (judge_response(s, m.status))
+    if (jn_proxy_judge_response(s, m.status))
         return 1; /* retried on another server */
     s->status = m.status;
     s->upstream_keep_alive = m.keep_alive;
@@ -846,7 +610,7 @@ static int handle_response_head(struct jn_stream *s)
     s->resp_head_sent = true;
     /* The response header is in: from now on the response timeout bounds
      * the silence between reads instead. */
-    jn_timer_set(s->up->loop, &s->uc->timer, timeouts(s)->upstream_response);
+    jn_timer_set(s->up->loop, &s->uc->timer, s->gen->cfg->timeouts.upstream_response);
     return 1;
 }
 
@@ -862,16 +626,16 @@ static int pump_response(struct jn_stream *s)
     size_t before = jn_buf_len(&c->out);
     int rc = jn_body_pump(&s->resp_body, &s->resp_in, &c->out, &err);
     if (rc < 0) {
-        upstream_fail(s, 502, err ? err : "invalid response body framing", JN_OUT_RESET);
+        jn_proxy_upstream_fail(s, 502, err ? err : "invalid response body framing", JN_OUT_RESET);
         return -1;
     }
     s->bytes_sent += jn_buf_len(&c->out) - before;
     if (!s->resp_body.done && s->upstream_eof && jn_buf_empty(&s->resp_in)) {
-        upstream_fail(s, 502, "upstream closed before the end of the response body", JN_OUT_RESET);
+        jn_proxy_upstream_fail(s, 502, "upstream closed before the end of the response body", JN_OUT_RESET);
         return -1;
     }
     if (rc > 0 && s->uc != NULL)
-        jn_timer_set(s->up->loop, &s->uc->timer, timeouts(s)->upstream_response);
+        jn_timer_set(s->up->loop, &s->uc->timer, s->gen->cfg->timeouts.upstream_response);
     return rc;
 }
 
@@ -881,7 +645,7 @@ static int relay_once(struct jn_stream *s)
     int p = pump_request(s);
     if (p < 0 || s->phase != JN_STREAM_UPSTREAM)
         return -1;
-    if (s->uc == NULL || !check_connected(s))
+    if (s->uc == NULL || !jn_proxy_check_connected(s))
         return s->phase == JN_STREAM_UPSTREAM && s->uc != NULL ? p : -1;
     int rc = write_upstream(s);
     if (rc < 0)
@@ -944,24 +708,6 @@ void jn_proxy_drive(struct jn_stream *s)
         jn_client_set_timer(c, JN_CT_BODY);
 }
 
-static void upstream_event(struct jn_upconn *uc)
-{
-    jn_client_drive(((struct jn_stream *)uc->owner)->client);
-}
-
-/* The connect or response deadline passed. */
-static void upstream_timeout(struct jn_upconn *uc)
-{
-    struct jn_stream *s = uc->owner;
-    struct jn_client *c = s->client;
-    if (uc->connected)
-        upstream_fail(s, 504, "upstream response timeout", JN_OUT_TIMEOUT);
-    else
-        upstream_fail(s, 504, "upstream connect timeout", JN_OUT_CONNECT);
-    if (!c->closed)
-        jn_client_drive(c);
-}
-
 void jn_proxy_client_timeout(struct jn_stream *s)
 {
     struct jn_client *c = s->client;
@@ -974,8 +720,8 @@ void jn_proxy_client_timeout(struct jn_stream *s)
         return;
     }
     if (s->phase == JN_STREAM_UPSTREAM && !s->resp_head_sent && !s->req_body.done) {
-        drop_upconn(s);
-        respond_error(s, 408, "request body timeout");
+        jn_proxy_drop_upconn(s);
+        jn_stream_respond_error(s, 408, "request body timeout");
         return;
     }
     if (s->phase == JN_STREAM_UPSTREAM && s->req_body.done &&

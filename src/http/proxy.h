@@ -23,8 +23,8 @@ void jn_stream_cache_destroy(struct jn_worker *w);
  * kept, when answering HEAD). */
 void jn_write_error(struct jn_buf *out, uint16_t status, const char *msg, const char *request_id,
                     bool close, bool head);
-/* Answers s locally with a JSON error (for filters that return
- * JN_FILTER_RESPOND). */
+/* Answers s locally with a JSON error; a request body left unread makes
+ * the connection close (filters that return JN_FILTER_RESPOND use it too). */
 void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg);
 /* Fills id (at least 33 bytes) with a new random request id. */
 void jn_request_id_new(struct jn_worker *w, char *id, size_t size);

@@ -81,10 +81,11 @@ class Delayed(EchoHandler):
 
 def test_ewma_sends_most_traffic_to_the_fastest_server(junction, backends):
     servers = backends(3, handler=Delayed, names=["fast", "mid", "slow"])
-    for b, delay in zip(servers, (0.0, 0.02, 0.05)):
+    for b, delay in zip(servers, (0.0, 0.03, 0.1)):
         b.delay = delay
+    # a short decay forgives a hiccup of the fast server (a busy test machine) quickly
     conf = CONF.replace("      - { address: 127.0.0.1:%d }\n      - { address: 127.0.0.1:%d }\n",
-                        "      - { address: 127.0.0.1:%d }\n" * 3)
+                        "      - { address: 127.0.0.1:%d }\n" * 3 + "    ewma: { decay: 1s }\n")
     j = junction(conf % ("ewma", servers[0].port, servers[1].port, servers[2].port))
     c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=20)
     for i in range(60):

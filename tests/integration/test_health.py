@@ -217,3 +217,17 @@ def test_slow_start_gives_a_returning_server_a_tenth_of_its_weight(junction, bac
     seen = servers_of(j.port, 110)
     # an hour's ramp starts at a tenth: weights 1/10 of a's, about 10 of 110
     assert 7 <= seen.count("b") <= 13, seen.count("b")
+
+
+def test_a_malformed_check_response_fails_the_check(junction, raw_server):
+    def bad(srv, c):
+        read_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n")
+        c.close()
+
+    s = raw_server(bad)
+    j = junction(HEAD + """    servers: [ { address: 127.0.0.1:%d } ]
+    health: { path: /healthz, interval: 50ms, timeout: 50ms, unhealthy_threshold: 1 }
+""" % s.port)
+    wait_for(lambda: "is down (health check)" in j.stderr(), what="the server marked down")
+    assert "invalid response" in j.stderr()

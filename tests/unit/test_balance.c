@@ -214,3 +214,21 @@ Test(balance, ewma_jumps_up_at_once_and_decays_slowly)
     cr_assert_eq(jn_lb_ewma.pick(st, &ctx), 0);
     jn_lb_ewma.destroy(st);
 }
+
+Test(balance, ewma_tries_a_slow_looking_server_again_once_its_news_is_old)
+{
+    struct jn_cfg_server servers[2];
+    const uint32_t w[2] = { 1, 1 };
+    struct jn_cfg_upstream up = make_upstream(servers, w, 2);
+    void *st = make_state(&jn_lb_ewma, &up);
+    uint32_t in_flight[2] = { 0, 0 };
+    uint64_t rng = 5;
+    struct jn_lb_ctx ctx = { .in_flight = in_flight, .rng = &rng, .now_us = 1000000 };
+    jn_lb_ewma.observe(st, 0, 200000, 1000000); /* 200 ms, then never picked again... */
+    jn_lb_ewma.observe(st, 1, 5000, 1000000);
+    cr_assert_eq(jn_lb_ewma.pick(st, &ctx), 1);
+    ctx.now_us = 1000000 + 60000000; /* ...unless its estimate decays without samples */
+    jn_lb_ewma.observe(st, 1, 5000, ctx.now_us);
+    cr_assert_eq(jn_lb_ewma.pick(st, &ctx), 0);
+    jn_lb_ewma.destroy(st);
+}

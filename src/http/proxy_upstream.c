@@ -1,0 +1,258 @@
+/* Choosing and reaching an upstream server: pick, connect or queue, and
+ * failures with their retries. See proxy_upstream.h. */
+#include "http/proxy_upstream.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "balance/hash_key.h"
+#include "balance/sticky.h"
+#include "core/log.h"
+#include "http/h1/h1_server.h"
+#include "http/proxy.h"
+
+static void upstream_event(struct jn_upconn *uc);
+static void upstream_timeout(struct jn_upconn *uc);
+static void queue_ready(struct jn_upwait *w);
+static void queue_expired(struct jn_upwait *w);
+
+/* The server is at its max_connections: wait for a slot when the queue
+ * allows, else 503 at once (a circuit breaker, not a pile-up). */
+static void wait_for_slot(struct jn_stream *s)
+{
+    s->wait.ready = queue_ready;
+    s->wait.expired = queue_expired;
+    if (s->up->cfg->limits.max_pending > 0 &&
+        jn_upwait_start(s->up, (uint32_t)s->server, &s->wait) == 0)
+        return;
+    jn_log(JN_LOG_WARN, "upstream %s: server %s: connection limit reached (request %s)",
+           s->up->cfg->name, s->up->cfg->servers[s->server].address, s->request_id);
+    jn_stream_respond_error(s, 503, "upstream server busy");
+}
+
+void jn_proxy_connect(struct jn_stream *s, int flags)
+{
+    const char *err = NULL;
+    struct jn_upconn *uc = NULL;
+    if (!s->retryable)
+        flags |= JN_UPCONN_VERIFY;
+    int rc = jn_upconn_get(s->up, (uint32_t)s->server, flags, &uc, &err);
+    if (rc == JN_ETOOBIG) {
+        wait_for_slot(s);
+        return;
+    }
+    if (rc != 0) {
+        jn_log(JN_LOG_ERR, "upstream %s: connect to %s failed: %s", s->up->cfg->name,
+               s->up->cfg->servers[s->server].address, err);
+        jn_stream_respond_error(s, 502, "upstream connect failed");
+        return;
+    }
+    s->uc = uc;
+    uc->owner = s;
+    uc->on_event = upstream_event;
+    uc->on_timeout = upstream_timeout;
+    const struct jn_cfg_timeouts *t = &s->gen->cfg->timeouts;
+    jn_timer_set(s->up->loop, &uc->timer, uc->connected ? t->upstream_response : t->upstream_connect);
+    if (s->up->lb->observe != NULL)
+        s->t_upstream_us = jn_clock_us(); /* latency-aware balancers want more than ms */
+}
+
+static void queue_ready(struct jn_upwait *w)
+{
+    struct jn_stream *s = (struct jn_stream *)((char *)w - offsetof(struct jn_stream, wait));
+    jn_proxy_connect(s, 0);
+    jn_client_drive(s->client);
+}
+
+static void queue_expired(struct jn_upwait *w)
+{
+    struct jn_stream *s = (struct jn_stream *)((char *)w - offsetof(struct jn_stream, wait));
+    jn_log(JN_LOG_WARN, "upstream %s: server %s: queue timeout (request %s)", s->up->cfg->name,
+           s->up->cfg->servers[s->server].address, s->request_id);
+    jn_stream_respond_error(s, 503, "upstream queue timeout");
+    jn_client_drive(s->client);
+}
+
+/* Sticky sessions first, then the balancer. Hashing balancers and sticky
+ * cookies read the request's fields, valid while jn_proxy_start runs. */
+int jn_proxy_pick(struct jn_stream *s)
+{
+    const struct jn_cfg_upstream *cfg = s->up->cfg;
+    if (cfg->hash_key != NULL) {
+        jn_hash_key(cfg->hash_key, &s->req, s->client->peer, &s->hash);
+        s->has_hash = true;
+    }
+    struct jn_slice v;
+    if (s->up->sticky != NULL && jn_request_cookie(&s->req, cfg->sticky.cookie, &v)) {
+        int i = jn_sticky_find(cfg, (const char(*)[JN_STICKY_TOKEN_LEN + 1])s->up->sticky, v);
+        if (i >= 0 && jn_upstream_usable(s->up, (uint32_t)i)) {
+            s->sticky_hit = true;
+            return i;
+        }
+    }
+    return jn_upstream_pick(s->up, s->has_hash ? &s->hash : NULL);
+}
+
+/* Closes the stream's upstream connection, if any: it is in an unknown
+ * state and must not be pooled. */
+void jn_proxy_drop_upconn(struct jn_stream *s)
+{
+    if (s->uc != NULL) {
+        jn_upconn_close(s->uc);
+        s->uc = NULL;
+    }
+}
+
+/* The request may go to another server after failing with o: attempts and
+ * the budget left, the condition listed in retry_on, and safe to repeat.
+ * Nothing was sent when a connect failed; otherwise only idempotent
+ * requests without a body are repeated, since a body streamed upstream is
+ * not kept for a second send. */
+static bool may_retry(struct jn_stream *s, enum jn_outcome o, uint16_t status)
+{
+    const struct jn_cfg_retries *r = &s->up->cfg->retries;
+    if (s->resp_head_sent || s->ntried >= r->attempts || s->ntried >= JN_ARRAY_LEN(s->tried))
+        return false;
+    bool listed = false;
+    if (o == JN_OUT_CONNECT)
+        listed = r->on & JN_RETRY_CONNECT;
+    else if (o == JN_OUT_RESET)
+        listed = r->on & JN_RETRY_RESET;
+    else if (o == JN_OUT_TIMEOUT)
+        listed = r->on & JN_RETRY_TIMEOUT;
+    for (size_t i = 0; status != 0 && i < r->nstatus; i++)
+        listed = listed || r->status[i] == status;
+    if (!listed || (o != JN_OUT_CONNECT && !s->retryable))
+        return false;
+    return s->up->shared == NULL || jn_pool_retry_allowed(s->up->shared, jn_loop_now(s->up->loop));
+}
+
+/* Another usable server not tried yet, or -1. */
+static int other_server(struct jn_stream *s)
+{
+    s->tried[s->ntried] = s->server;
+    return jn_upstream_pick_other(s->up, s->has_hash ? &s->hash : NULL, s->tried,
+                                  (size_t)s->ntried + 1);
+}
+
+/* Sends the request again, to server next (from other_server). */
+static void retry_on(struct jn_stream *s, int next, enum jn_outcome o)
+{
+    jn_log(JN_LOG_INFO, "upstream %s: retrying request %s on %s after %s failed", s->up->cfg->name,
+           s->request_id, s->up->cfg->servers[next].address, s->up->cfg->servers[s->server].address);
+    s->tried[s->ntried++] = s->server;
+    s->up->in_flight[s->server]--;
+    s->server = next;
+    s->up->in_flight[s->server]++;
+    s->sticky_hit = false;
+    s->upstream_eof = false;
+    s->req_write_failed = false;
+    s->resp_scan = (struct jn_h1_scan){ 0 };
+    jn_buf_consume(&s->resp_in, jn_buf_len(&s->resp_in));
+    if (o != JN_OUT_CONNECT) {
+        /* A bodiless request: its head is still at the buffer's start. */
+        s->req_out.start = 0;
+        s->req_out.end = s->req_head_len;
+    }
+    jn_proxy_connect(s, 0);
+}
+
+/* The upstream failed. A request that is safe to replay, on a reused
+ * connection that the server closed before answering, is replayed once on a
+ * fresh connection to the same server (the server did nothing wrong: it
+ * closed an idle connection). Otherwise the failure counts against the
+ * server, the request may be retried on another, or the client gets
+ * 502/504, or loses the connection when part of the response was sent. */
+void jn_proxy_upstream_fail(struct jn_stream *s, uint16_t status, const char *why, enum jn_outcome o)
+{
+    struct jn_upconn *uc = s->uc;
+    bool replay = uc != NULL && uc->reused && s->retryable && !s->retried && status == 502 &&
+                  !s->resp_head_sent && jn_buf_empty(&s->resp_in);
+    jn_proxy_drop_upconn(s);
+    if (replay) {
+        s->retried = true;
+        s->upstream_eof = false;
+        s->req_write_failed = false;
+        s->resp_scan = (struct jn_h1_scan){ 0 };
+        s->req_out.start = 0; /* the head is still at the buffer's start: nothing followed it */
+        s->req_out.end = s->req_head_len;
+        jn_proxy_connect(s, JN_UPCONN_FRESH);
+        return;
+    }
+    jn_upstream_report(s->up, (uint32_t)s->server, o);
+    jn_log(JN_LOG_WARN, "upstream %s: server %s: %s (request %s)", s->up->cfg->name,
+           s->up->cfg->servers[s->server].address, why, s->request_id);
+    int next = may_retry(s, o, 0) ? other_server(s) : -1;
+    if (next >= 0) {
+        retry_on(s, next, o);
+        return;
+    }
+    if (s->resp_head_sent) {
+        s->error = why;
+        s->client_keep_alive = false;
+        jn_client_close(s->client); /* frees s */
+        return;
+    }
+    jn_stream_respond_error(s, status, why);
+}
+
+bool jn_proxy_check_connected(struct jn_stream *s)
+{
+    struct jn_upconn *uc = s->uc;
+    if (uc->connected)
+        return true;
+    if (!uc->can_write && !uc->can_read)
+        return false;
+    int err = uc->error;
+    socklen_t len = sizeof(err);
+    if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        jn_proxy_upstream_fail(s, 502, err == ECONNREFUSED ? "connection refused" : strerror(err),
+                      JN_OUT_CONNECT);
+        return false;
+    }
+    uc->connected = true;
+    jn_timer_set(s->up->loop, &uc->timer, s->gen->cfg->timeouts.upstream_response);
+    return true;
+}
+
+/* Passive health sees every response status; one that retry_on lists is
+ * retried on another server when that is allowed. Returns true when the
+ * request was retried (the response is dropped with its connection). */
+bool jn_proxy_judge_response(struct jn_stream *s, uint16_t status)
+{
+    const struct jn_cfg_outlier *o = &s->up->cfg->outlier;
+    bool failed = false;
+    for (size_t i = 0; i < o->nfailure_status; i++)
+        failed = failed || o->failure_status[i] == status;
+    jn_upstream_report(s->up, (uint32_t)s->server, failed ? JN_OUT_STATUS : JN_OUT_OK);
+    if (status < 500 || !may_retry(s, JN_OUT_STATUS, status))
+        return false;
+    int next = other_server(s);
+    if (next < 0)
+        return false;
+    jn_proxy_drop_upconn(s);
+    retry_on(s, next, JN_OUT_STATUS);
+    return true;
+}
+
+static void upstream_event(struct jn_upconn *uc)
+{
+    jn_client_drive(((struct jn_stream *)uc->owner)->client);
+}
+
+/* The connect or response deadline passed. */
+static void upstream_timeout(struct jn_upconn *uc)
+{
+    struct jn_stream *s = uc->owner;
+    struct jn_client *c = s->client;
+    if (uc->connected)
+        jn_proxy_upstream_fail(s, 504, "upstream response timeout", JN_OUT_TIMEOUT);
+    else
+        jn_proxy_upstream_fail(s, 504, "upstream connect timeout", JN_OUT_CONNECT);
+    if (!c->closed)
+        jn_client_drive(c);
+}
