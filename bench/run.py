@@ -1188,7 +1188,7 @@ def main():
                     help="1 round of 2s, 2,000 idle connections: to check the harness")
     ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections in part 3")
-    ap.add_argument("--parts", default="1,2,3,5", help="which parts to run (default 1,2,3,5)")
+    ap.add_argument("--parts", default="1,2,3,5,6", help="which parts to run (default 1,2,3,5,6)")
     ap.add_argument("--callgrind", action="store_true",
                     help="also run part 4: instructions per request under callgrind "
                          "(and, in part 5, per algorithm with 50 servers)")
