@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "balance/sticky.h"
+#include "core/log.h"
 #include "health/state.h"
 
 static struct jn_cfg_server servers[4] = {
@@ -18,6 +19,7 @@ static struct jn_config cfg;
 
 static struct jn_pool_state *setup(size_t n, uint32_t max_pct)
 {
+    jn_log_set_level(JN_LOG_ERR); /* ejections log warnings: not news in a unit test */
     up = (struct jn_cfg_upstream){ .name = "app", .servers = servers, .nservers = n };
     up.outlier = (struct jn_cfg_outlier){ .enabled = true, .consecutive_failures = 3,
                                           .ejection_time = 1000, .max_ejected_percent = max_pct };
