@@ -249,22 +249,50 @@ static bool take_slot(struct jn_upstream_rt *rt, uint32_t server)
 
 static void wake_one(struct jn_upstream_rt *rt, uint32_t server);
 
+static void kick_others(void)
+{
+    void (*hook)(void) = atomic_load(&kick_hook);
+    if (hook != NULL)
+        hook();
+}
+
+/* Requests queued for server could proceed now: an idle connection here,
+ * or slots free. */
+static uint32_t room(struct jn_upstream_rt *rt, uint32_t server)
+{
+    uint32_t open = atomic_load(&rt->shared->servers[server].connections);
+    uint32_t max = rt->cfg->limits.max_connections;
+    return rt->servers[server].nidle + (open < max ? max - open : 0);
+}
+
+/* Idle connections belong to one worker but count against the server's
+ * limit in all: while requests wait for the server in some other worker,
+ * this one does not keep them. */
+static bool others_wait(struct jn_upstream_rt *rt, uint32_t server)
+{
+    return rt->cfg->limits.max_connections > 0 && rt->servers[server].wait_head == NULL &&
+           atomic_load(&rt->shared->servers[server].pending) > 0;
+}
+
 /* Gives a slot back; a request queued for it, here or in another worker, is woken. */
 static void free_slot(struct jn_upstream_rt *rt, uint32_t server)
 {
     if (rt->shared == NULL)
         return;
     struct jn_server_state *st = &rt->shared->servers[server];
-    atomic_fetch_sub_explicit(&st->connections, 1, memory_order_relaxed);
-    if (rt->cfg->limits.max_connections == 0 || atomic_load(&st->pending) == 0)
-        return;
-    if (rt->servers[server].wait_head != NULL) {
-        wake_one(rt, server);
+    if (rt->cfg->limits.max_connections == 0) {
+        atomic_fetch_sub_explicit(&st->connections, 1, memory_order_relaxed);
         return;
     }
-    void (*hook)(void) = atomic_load(&kick_hook);
-    if (hook != NULL)
-        hook();
+    /* Sequentially consistent, paired with jn_upwait_start: either this
+     * sees the waiter's pending count, or the waiter sees the free slot. */
+    atomic_fetch_sub(&st->connections, 1);
+    if (atomic_load(&st->pending) == 0)
+        return;
+    if (rt->servers[server].wait_head != NULL)
+        wake_one(rt, server);
+    else
+        kick_others();
 }
 
 static struct jn_upconn *connect_new(struct jn_upstream_rt *rt, uint32_t server, const char **err)
@@ -323,6 +351,12 @@ int jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, int flags, struct 
         return JN_ETOOBIG;
     if (uc == NULL)
         uc = connect_new(rt, server, err);
+    /* A new connection (a replay, a TCP tunnel) at the limit takes the
+     * place of an idle one here, which it cannot use. */
+    if (uc == NULL && *err == limit_msg && rt->servers[server].idle != NULL) {
+        jn_upconn_close(rt->servers[server].idle);
+        uc = connect_new(rt, server, err);
+    }
     *out = uc;
     if (uc != NULL)
         return 0;
@@ -331,7 +365,9 @@ int jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, int flags, struct 
 
 struct jn_upconn *jn_upconn_get_fresh(struct jn_upstream_rt *rt, uint32_t server, const char **err)
 {
-    return connect_new(rt, server, err);
+    struct jn_upconn *uc = NULL;
+    jn_upconn_get(rt, server, JN_UPCONN_FRESH, &uc, err);
+    return uc;
 }
 
 void jn_upconn_release(struct jn_upconn *uc)
@@ -343,7 +379,7 @@ void jn_upconn_release(struct jn_upconn *uc)
     /* A connection the server closed, or that holds bytes nobody asked
      * for, would poison the next exchange. */
     if (s->nidle >= rt->cfg->keepalive || !rt->usable[uc->server] || uc->hup ||
-        (uc->can_read && !still_idle(uc))) {
+        (uc->can_read && !still_idle(uc)) || others_wait(rt, uc->server)) {
         jn_upconn_close(uc);
         return;
     }
@@ -413,19 +449,43 @@ int jn_upwait_start(struct jn_upstream_rt *rt, uint32_t server, struct jn_upwait
             return JN_ETOOBIG;
     } while (!atomic_compare_exchange_weak(pending, &n, n + 1));
     struct jn_upstream_server_rt *s = &rt->servers[server];
+    uint64_t now = jn_loop_now(rt->loop);
+    /* A request woken that lost the slot to another goes back to the head
+     * of the queue, keeping its first deadline: queue_timeout bounds the
+     * whole wait. */
+    bool again = w->deadline != 0;
+    if (!again)
+        w->deadline = now + lim->queue_timeout;
     w->up = rt;
     w->server = server;
     w->waking = false;
-    w->next = NULL;
-    w->prev = s->wait_tail;
-    if (s->wait_tail != NULL)
-        s->wait_tail->next = w;
-    else
+    if (again) {
+        w->prev = NULL;
+        w->next = s->wait_head;
+        if (s->wait_head != NULL)
+            s->wait_head->prev = w;
+        else
+            s->wait_tail = w;
         s->wait_head = w;
-    s->wait_tail = w;
+    } else {
+        w->next = NULL;
+        w->prev = s->wait_tail;
+        if (s->wait_tail != NULL)
+            s->wait_tail->next = w;
+        else
+            s->wait_head = w;
+        s->wait_tail = w;
+    }
     rt->nwaiting++;
     jn_timer_init(&w->timer, wait_expired, w);
-    jn_timer_set(rt->loop, &w->timer, lim->queue_timeout);
+    jn_timer_set(rt->loop, &w->timer, w->deadline > now ? w->deadline - now : 0);
+    /* A slot freed between the caller's look and the count above was not
+     * offered to anyone: look again. Other workers may hold idle
+     * connections to the server: ask them to let them go. */
+    if (room(rt, server) > 0)
+        wake_one(rt, server);
+    else
+        kick_others();
     return 0;
 }
 
@@ -443,12 +503,15 @@ void jn_upwait_cancel(struct jn_upwait *w)
 
 void jn_upstream_kick(struct jn_upstream_rt *rt)
 {
-    for (uint32_t i = 0; rt->nwaiting > 0 && i < rt->cfg->nservers; i++) {
+    if (rt->cfg->limits.max_connections == 0 || rt->shared == NULL)
+        return;
+    for (uint32_t i = 0; i < rt->cfg->nservers; i++) {
         struct jn_upstream_server_rt *s = &rt->servers[i];
-        while (s->wait_head != NULL &&
-               (s->idle != NULL || atomic_load(&rt->shared->servers[i].connections) <
-                                       rt->cfg->limits.max_connections))
+        /* Waking takes no slot yet: wake as many as there is room for. */
+        for (uint32_t n = s->wait_head != NULL ? room(rt, i) : 0; n > 0 && s->wait_head; n--)
             wake_one(rt, i);
+        if (s->idle != NULL && others_wait(rt, i))
+            jn_upconn_close(s->idle); /* its slot goes to a request waiting elsewhere */
     }
 }
 

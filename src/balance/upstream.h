@@ -42,6 +42,7 @@ struct jn_upwait {
     struct jn_upstream_rt *up;   /* borrowed; NULL when neither queued nor waking */
     uint32_t server;
     bool waking;                 /* out of the queue, ready() about to run */
+    uint64_t deadline;           /* ms (loop clock) the wait ends; 0 before the first wait */
     void (*ready)(struct jn_upwait *w);
     void (*expired)(struct jn_upwait *w);
 };
@@ -108,7 +109,9 @@ int jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, int flags, struct 
 struct jn_upconn *jn_upconn_get_fresh(struct jn_upstream_rt *rt, uint32_t server, const char **err);
 
 /* Queues w for a connection to server. Returns 0, or JN_ETOOBIG when the
- * server's max_pending is reached (the caller answers 503). */
+ * server's max_pending is reached (the caller answers 503). w must start
+ * zeroed; a w queued again (woken, but the slot was taken) keeps its place
+ * at the head and its first deadline. */
 int jn_upwait_start(struct jn_upstream_rt *rt, uint32_t server, struct jn_upwait *w);
 /* Leaves the queue (no-op when w is not queued). */
 void jn_upwait_cancel(struct jn_upwait *w);

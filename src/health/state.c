@@ -53,26 +53,22 @@ static void bump(struct jn_pool_state *p)
 bool jn_server_usable(struct jn_pool_state *p, size_t i, uint64_t now_ms, uint64_t *until)
 {
     struct jn_server_state *s = &p->servers[i];
-    if (atomic_load_explicit(&s->check_down, memory_order_relaxed))
-        return false;
     uint64_t ej = atomic_load_explicit(&s->ejected_until, memory_order_relaxed);
-    if (ej == 0)
-        return true;
-    if (now_ms < ej) {
-        if (ej < *until)
-            *until = ej;
-        return false;
-    }
-    /* The ejection is over: the first to notice takes it off the count. */
-    if (atomic_compare_exchange_strong(&s->ejected_until, &ej, 0)) {
+    /* The end of an ejection is noticed even while the checks say down, so
+     * that the server gives its place under the cap back. The first to
+     * notice takes it off the count. */
+    if (ej != 0 && now_ms >= ej && atomic_compare_exchange_strong(&s->ejected_until, &ej, 0)) {
         atomic_fetch_sub(&p->nejected, 1);
         atomic_store(&s->back_since, now_ms);
         atomic_store(&s->failures, 0);
         jn_log(JN_LOG_WARN, "upstream %s: server %s: ejection over, back in the pool", p->cfg->name,
                p->cfg->servers[i].address);
         bump(p);
+        ej = 0;
     }
-    return true;
+    if (ej != 0 && ej < *until)
+        *until = ej;
+    return ej == 0 && !atomic_load_explicit(&s->check_down, memory_order_relaxed);
 }
 
 /* Takes server i out for ejection_time x 2^(ejections in a row), when the
@@ -95,15 +91,17 @@ static void eject(struct jn_pool_state *p, size_t i, uint64_t now_ms)
     /* Doubling stops at 5 minutes, or at ejection_time when that is longer. */
     uint64_t cap_ms = JN_MAX(o->ejection_time, (uint64_t)MAX_EJECTION_MS);
     uint64_t last = JN_MIN(o->ejection_time << JN_MIN(times > 0 ? times - 1 : 0, 16u), cap_ms);
-    if (times > 0 && back != 0 && now_ms - back > last)
+    /* Clocks of different threads may disagree by a few ms: "back" can be
+     * later than "now". */
+    if (times > 0 && back != 0 && now_ms > back && now_ms - back > last)
         times = 0;
     uint64_t span = JN_MIN(o->ejection_time << JN_MIN(times, 16u), cap_ms);
-    atomic_store(&s->ejections, times + 1);
     uint64_t expected = 0;
     if (!atomic_compare_exchange_strong(&s->ejected_until, &expected, now_ms + span)) {
         atomic_fetch_sub(&p->nejected, 1); /* another worker ejected it first */
         return;
     }
+    atomic_store(&s->ejections, times + 1);
     jn_log(JN_LOG_WARN, "upstream %s: server %s ejected for %llu ms after %u failures in a row",
            p->cfg->name, p->cfg->servers[i].address, (unsigned long long)span,
            atomic_load(&s->failures));
@@ -113,6 +111,8 @@ static void eject(struct jn_pool_state *p, size_t i, uint64_t now_ms)
 void jn_pool_report(struct jn_pool_state *p, size_t server, enum jn_outcome o, uint64_t now_ms)
 {
     struct jn_server_state *s = &p->servers[server];
+    if (o == JN_OUT_LOCAL)
+        return;
     if (o == JN_OUT_OK) {
         if (atomic_load_explicit(&s->failures, memory_order_relaxed) != 0)
             atomic_store_explicit(&s->failures, 0, memory_order_relaxed);
@@ -142,7 +142,11 @@ static size_t budget_window(struct jn_pool_state *p, uint64_t now_ms)
 {
     uint64_t w = now_ms / RETRY_WINDOW_MS;
     uint64_t cur = atomic_load_explicit(&p->window, memory_order_relaxed);
-    if (w != cur && atomic_compare_exchange_strong(&p->window, &cur, w)) {
+    /* A thread whose clock still reads the previous window counts there
+     * (never moves the window back, which would wipe both). */
+    if (w < cur)
+        return w & 1;
+    if (w > cur && atomic_compare_exchange_strong(&p->window, &cur, w)) {
         size_t next = w & 1;
         /* A gap longer than a window leaves nothing recent behind. */
         if (w - cur > 1) {
@@ -181,7 +185,7 @@ uint32_t jn_server_ramp(struct jn_pool_state *p, size_t i, uint64_t now_ms, uint
         return 1000;
     /* Steps of a twentieth of the ramp keep refreshes rare. */
     uint64_t step = JN_MAX(span / 20, (uint64_t)1);
-    uint64_t done = now_ms - back;
+    uint64_t done = now_ms > back ? now_ms - back : 0; /* another thread's clock may lead */
     uint64_t next = back + (done / step + 1) * step;
     if (next < *until)
         *until = next;

@@ -42,6 +42,7 @@ enum jn_outcome {
     JN_OUT_RESET,    /* the connection failed before the response ended */
     JN_OUT_TIMEOUT,  /* no response in time */
     JN_OUT_STATUS,   /* answered with a status that outlier: failure_status names */
+    JN_OUT_LOCAL,    /* Junction's own failure (out of memory): says nothing of the server */
 };
 
 /* Creates the shared state of every upstream of cfg. Returns 0 or JN_ENOMEM. */

@@ -88,6 +88,7 @@ static void count_status(struct jn_stream *s)
 void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg)
 {
     struct jn_client *c = s->client;
+    jn_upwait_cancel(&s->wait); /* answered: no longer waiting for a connection */
     bool close = !s->req_body.done || !s->client_keep_alive;
     s->status = status;
     s->error = msg;
@@ -538,7 +539,7 @@ static int grow_response_buffer(struct jn_stream *s, size_t limit)
     if (jn_buf_room(&s->resp_in) > 0 || s->resp_in.cap >= limit)
         return 0;
     if (jn_buf_grow(&s->resp_in, limit) != 0) {
-        jn_proxy_upstream_fail(s, 502, "out of memory for the response header", JN_OUT_OK);
+        jn_proxy_upstream_fail(s, 502, "out of memory for the response header", JN_OUT_LOCAL);
         return -1;
     }
     return 1;

@@ -59,9 +59,13 @@ void jn_proxy_connect(struct jn_stream *s, int flags)
         s->t_upstream_us = jn_clock_us(); /* latency-aware balancers want more than ms */
 }
 
+/* A stream answered locally while it waited (a client timeout, a bad
+ * body) cancels its wait; these guards only keep a late wake harmless. */
 static void queue_ready(struct jn_upwait *w)
 {
     struct jn_stream *s = (struct jn_stream *)((char *)w - offsetof(struct jn_stream, wait));
+    if (s->phase != JN_STREAM_UPSTREAM || s->uc != NULL)
+        return;
     jn_proxy_connect(s, 0);
     jn_client_drive(s->client);
 }
@@ -69,6 +73,8 @@ static void queue_ready(struct jn_upwait *w)
 static void queue_expired(struct jn_upwait *w)
 {
     struct jn_stream *s = (struct jn_stream *)((char *)w - offsetof(struct jn_stream, wait));
+    if (s->phase != JN_STREAM_UPSTREAM || s->uc != NULL)
+        return;
     jn_log(JN_LOG_WARN, "upstream %s: server %s: queue timeout (request %s)", s->up->cfg->name,
            s->up->cfg->servers[s->server].address, s->request_id);
     jn_stream_respond_error(s, 503, "upstream queue timeout");
@@ -105,8 +111,8 @@ void jn_proxy_drop_upconn(struct jn_stream *s)
     }
 }
 
-/* The request may go to another server after failing with o: attempts and
- * the budget left, the condition listed in retry_on, and safe to repeat.
+/* The request may go to another server after failing with o: attempts
+ * left, the condition listed in retry_on, and safe to repeat.
  * Nothing was sent when a connect failed; otherwise only idempotent
  * requests without a body are repeated, since a body streamed upstream is
  * not kept for a second send. */
@@ -124,17 +130,21 @@ static bool may_retry(struct jn_stream *s, enum jn_outcome o, uint16_t status)
         listed = r->on & JN_RETRY_TIMEOUT;
     for (size_t i = 0; status != 0 && i < r->nstatus; i++)
         listed = listed || r->status[i] == status;
-    if (!listed || (o != JN_OUT_CONNECT && !s->retryable))
-        return false;
-    return s->up->shared == NULL || jn_pool_retry_allowed(s->up->shared, jn_loop_now(s->up->loop));
+    return listed && (o == JN_OUT_CONNECT || s->retryable);
 }
 
-/* Another usable server not tried yet, or -1. */
+/* Another usable server not tried yet, when the retry budget allows one
+ * more retry; else -1. The budget is asked last, so that a retry with
+ * nowhere to go spends none of it. */
 static int other_server(struct jn_stream *s)
 {
     s->tried[s->ntried] = s->server;
-    return jn_upstream_pick_other(s->up, s->has_hash ? &s->hash : NULL, s->tried,
-                                  (size_t)s->ntried + 1);
+    int next = jn_upstream_pick_other(s->up, s->has_hash ? &s->hash : NULL, s->tried,
+                                      (size_t)s->ntried + 1);
+    if (next >= 0 && s->up->shared != NULL &&
+        !jn_pool_retry_allowed(s->up->shared, jn_loop_now(s->up->loop)))
+        return -1;
+    return next;
 }
 
 /* Sends the request again, to server next (from other_server). */

@@ -194,9 +194,10 @@ static ssize_t flow_out(struct jn_tcp_flow *f, int dst, bool *dst_writable)
 }
 
 /* Source -> pipe. Returns bytes moved, 0, or JN_EIO when no pipe could be
- * had; sets f->eof at the source's end. */
+ * had; sets f->eof at the source's end. back is the other direction, the
+ * one writing to src. */
 static ssize_t flow_in(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
-                       bool *src_readable)
+                       bool *src_readable, struct jn_tcp_flow *back)
 {
     if (f->eof || !*src_readable)
         return 0;
@@ -219,10 +220,15 @@ static ssize_t flow_in(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
     if (n < 0 && errno == EAGAIN) {
         if (f->queued == 0)
             *src_readable = false;
-    } else if (!(n < 0 && errno == EINTR)) {
-        /* The end, or a reset: the kernel hands out every byte received
-         * before a reset first, and those still go on to the destination. */
+    } else if (n == 0) {
+        f->eof = true; /* the source's end: the other direction may go on */
+    } else if (errno != EINTR) {
+        /* A reset: the kernel hands out every byte received before it
+         * first, and those still go on to the destination. Nothing can
+         * reach the reset socket any more, so the other direction ends
+         * too (else the tunnel would wait for tunnel_idle). */
         f->eof = true;
+        flow_abort(back);
     }
     return 0;
 }
@@ -231,12 +237,13 @@ static ssize_t flow_in(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
  * Passes the source's end on once the pipe is empty. Returns bytes moved, or
  * JN_EIO when no pipe could be had. */
 static ssize_t flow_pump(struct jn_tcp_worker *tw, struct jn_tcp_flow *f, int src,
-                         bool *src_readable, int dst, bool *dst_writable, size_t *budget)
+                         bool *src_readable, int dst, bool *dst_writable, size_t *budget,
+                         struct jn_tcp_flow *back)
 {
     ssize_t total = 0;
     while (*budget > 0) {
         ssize_t out = flow_out(f, dst, dst_writable);
-        ssize_t in = flow_in(tw, f, src, src_readable);
+        ssize_t in = flow_in(tw, f, src, src_readable, back);
         if (in < 0)
             return JN_EIO;
         if (out == 0 && in == 0)
@@ -537,9 +544,9 @@ static void tunnel_drive(struct jn_tunnel *t)
     int hdr = send_header(t);
     ssize_t up = hdr != 0 ? 0
                           : flow_pump(tw, &t->to_server, t->io.fd, &t->can_read, uc->io.fd,
-                                      &uc->can_write, &up_budget);
+                                      &uc->can_write, &up_budget, &t->to_client);
     ssize_t down = flow_pump(tw, &t->to_client, uc->io.fd, &uc->can_read, t->io.fd,
-                             &t->can_write, &down_budget);
+                             &t->can_write, &down_budget, &t->to_server);
     if (hdr == JN_EIO || up < 0 || down < 0 || (t->to_server.shut && t->to_client.shut)) {
         tunnel_close(t);
         return;

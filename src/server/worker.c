@@ -114,10 +114,10 @@ static void on_wake(struct jn_loop *loop)
         jn_tcp_close_all(w);
     }
     jn_tcp_resume(w);
-    /* Another worker freed a connection slot that requests here wait for. */
+    /* A connection slot freed elsewhere, or a request waits elsewhere for
+     * a server this worker holds idle connections to. */
     for (size_t i = 0; i < w->gen->cfg->nupstreams; i++)
-        if (w->gen->ups[i].nwaiting > 0)
-            jn_upstream_kick(&w->gen->ups[i]);
+        jn_upstream_kick(&w->gen->ups[i]);
     /* Accept may have stopped early to keep the loop fair. */
     for (size_t i = 0; !w->draining && i < w->nlisteners; i++)
         accept_event(loop, &w->listeners[i].io, EPOLLIN);

@@ -152,3 +152,20 @@ def test_sticky_cookie_moves_when_its_server_is_gone(junction, backends):
     assert second != first
     assert new_cookie is not None and new_cookie.split(";")[0] != cookie
     assert get(j.port, new_cookie.split(";")[0]) == (second, None)
+
+
+def test_idle_connections_of_one_worker_do_not_starve_the_others(junction, backends):
+    """Idle keep-alive connections count against max_connections but belong
+    to one worker; a request queued in another worker gets them handed back."""
+    (b,) = backends(1, names=["only"])
+    j = junction(CONF.replace("workers: 1", "workers: 4") % (
+        b.port, "{ max_connections: 2, max_pending: 10, queue_timeout: 5s }"))
+    statuses = []
+    for i in range(40):  # one at a time, each on a new client connection (any worker)
+        c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=20)
+        c.request("GET", "/seq%d" % i)
+        r = c.getresponse()
+        r.read()
+        statuses.append(r.status)
+        c.close()
+    assert statuses == [200] * 40

@@ -179,6 +179,25 @@ def test_answer_sent_before_a_server_reset_still_reaches_the_client(junction, ra
         assert read_to_eof(s) == answer
 
 
+def test_a_server_reset_ends_the_tunnel_and_frees_its_slot(junction, raw_server):
+    """The client keeps its side open: only the reset can end the tunnel, and
+    a second client gets the one connection slot only once it has."""
+    def hello_then_reset(server, conn):
+        conn.sendall(b"hi")
+        wait_for(lambda: unacked(conn) == 0, what="Junction to receive the greeting")
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    srv = raw_server(hello_then_reset)
+    j = start_pool(junction, [srv], upstream_extra="    limits: { max_connections: 1, "
+                                                   "max_pending: 1, queue_timeout: 20s }")
+    with connect(j) as first:
+        assert read_to_eof(first) == b"hi"
+        with connect(j) as second:  # first is still open on the client's side
+            assert read_to_eof(second) == b"hi"
+    assert len(srv.conns) == 2
+
+
 def test_dead_server_is_skipped_without_a_failed_connection(junction, raw_server):
     live = [raw_server(echo), raw_server(echo)]
     dead = free_port()  # nothing listens there

@@ -184,3 +184,35 @@ Test(sticky, set_cookie_carries_the_ttl)
     jn_sticky_set_cookie(&u, "00ff", out, sizeof(out));
     cr_assert_str_eq(out, "jn_route=00ff; Path=/; HttpOnly; SameSite=Lax");
 }
+
+Test(health, a_clock_behind_the_return_stamp_ramps_from_a_tenth, .fini = jn_pools_destroy)
+{
+    struct jn_pool_state *p = setup(2, 50);
+    jn_pool_set_checked(p, 0, false, 5000);
+    jn_pool_set_checked(p, 0, true, 5000); /* another thread's clock, ahead of ours */
+    uint64_t until = UINT64_MAX;
+    cr_assert_eq(jn_server_ramp(p, 0, 4997, &until), 100);
+}
+
+Test(health, an_ejection_ends_while_checks_say_down_and_frees_its_place, .fini = jn_pools_destroy)
+{
+    struct jn_pool_state *p = setup(4, 25); /* the cap is one server */
+    fail(p, 0, 3, 100);
+    jn_pool_set_checked(p, 0, false, 200);
+    cr_assert_not(usable(p, 0, 5000)); /* still down by its checks... */
+    cr_assert_eq(atomic_load(&p->nejected), 0); /* ...but no longer holding the cap */
+    fail(p, 1, 3, 5000);
+    cr_assert_not(usable(p, 1, 5000));
+}
+
+Test(health, a_thread_behind_by_a_window_does_not_wipe_the_budget, .fini = jn_pools_destroy)
+{
+    struct jn_pool_state *p = setup(2, 50);
+    for (int i = 0; i < 100; i++)
+        jn_pool_count_request(p, 10000);
+    jn_pool_count_request(p, 9999); /* a worker whose clock still reads the last window */
+    int allowed = 0;
+    for (int i = 0; i < 50; i++)
+        allowed += jn_pool_retry_allowed(p, 10000);
+    cr_assert_eq(allowed, 20); /* 20% of 101 requests */
+}
