@@ -136,6 +136,27 @@ int jn_upstream_pick_other(struct jn_upstream_rt *rt, const uint64_t *hash, cons
     return pick;
 }
 
+#define BUDGET_BATCH 32 /* requests a worker counts before adding them to the pool's */
+
+static void flush_count(struct jn_upstream_rt *rt)
+{
+    if (rt->shared != NULL && rt->uncounted > 0)
+        jn_pool_count_requests(rt->shared, rt->uncounted, jn_loop_now(rt->loop));
+    rt->uncounted = 0;
+}
+
+void jn_upstream_count_request(struct jn_upstream_rt *rt)
+{
+    if (++rt->uncounted >= BUDGET_BATCH)
+        flush_count(rt);
+}
+
+bool jn_upstream_retry_allowed(struct jn_upstream_rt *rt)
+{
+    flush_count(rt);
+    return rt->shared == NULL || jn_pool_retry_allowed(rt->shared, jn_loop_now(rt->loop));
+}
+
 void jn_upstream_report(struct jn_upstream_rt *rt, uint32_t server, enum jn_outcome o)
 {
     if (rt->shared == NULL)

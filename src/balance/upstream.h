@@ -69,6 +69,7 @@ struct jn_upstream_rt {
     uint64_t idle_timeout_ms;
     struct jn_upconn **garbage;         /* borrowed: the worker's deferred-free list */
     uint32_t nwaiting;                  /* requests queued on any server, this worker */
+    uint32_t uncounted;                 /* requests not yet added to the shared budget */
     char (*sticky)[JN_STICKY_TOKEN_LEN + 1]; /* owned: cookie value per server; NULL = off */
 };
 
@@ -89,6 +90,13 @@ bool jn_upstream_usable(struct jn_upstream_rt *rt, uint32_t server);
  * retry); returns -1 when no other server is usable. */
 int jn_upstream_pick_other(struct jn_upstream_rt *rt, const uint64_t *hash, const int *tried,
                            size_t ntried);
+
+/* Counts a request for the retry budget. Requests are added to the shared
+ * count in batches, so the request path does not touch a shared cache line
+ * each time. */
+void jn_upstream_count_request(struct jn_upstream_rt *rt);
+/* True when the retry budget allows one more retry (then counted). */
+bool jn_upstream_retry_allowed(struct jn_upstream_rt *rt);
 
 /* Records how an exchange with server ended (passive health). */
 void jn_upstream_report(struct jn_upstream_rt *rt, uint32_t server, enum jn_outcome o);

@@ -159,10 +159,10 @@ static size_t budget_window(struct jn_pool_state *p, uint64_t now_ms)
     return w & 1;
 }
 
-void jn_pool_count_request(struct jn_pool_state *p, uint64_t now_ms)
+void jn_pool_count_requests(struct jn_pool_state *p, uint32_t n, uint64_t now_ms)
 {
     size_t w = budget_window(p, now_ms);
-    atomic_fetch_add_explicit(&p->requests[w], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->requests[w], n, memory_order_relaxed);
 }
 
 bool jn_pool_retry_allowed(struct jn_pool_state *p, uint64_t now_ms)

@@ -62,8 +62,8 @@ void jn_pool_report(struct jn_pool_state *p, size_t server, enum jn_outcome o, u
 /* The active checker's verdict; logs and bumps the version when it changes. */
 void jn_pool_set_checked(struct jn_pool_state *p, size_t server, bool up, uint64_t now_ms);
 
-/* Retry budget: counts a request; asks for one retry (true = allowed, counted). */
-void jn_pool_count_request(struct jn_pool_state *p, uint64_t now_ms);
+/* Retry budget: counts n requests; asks for one retry (true = allowed, counted). */
+void jn_pool_count_requests(struct jn_pool_state *p, uint32_t n, uint64_t now_ms);
 bool jn_pool_retry_allowed(struct jn_pool_state *p, uint64_t now_ms);
 
 /* Slow start: the share of its weight (1/1000ths, 100..1000) server i gets at

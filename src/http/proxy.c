@@ -331,8 +331,7 @@ static void respond_local(struct jn_stream *s)
 static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
 {
     s->up = &s->gen->ups[s->route->upstream->index];
-    if (s->up->shared != NULL)
-        jn_pool_count_request(s->up->shared, jn_loop_now(s->up->loop));
+    jn_upstream_count_request(s->up);
     s->server = jn_proxy_pick(s);
     if (s->server < 0) {
         jn_stream_respond_error(s, 503, "no upstream server available");

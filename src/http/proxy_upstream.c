@@ -141,8 +141,7 @@ static int other_server(struct jn_stream *s)
     s->tried[s->ntried] = s->server;
     int next = jn_upstream_pick_other(s->up, s->has_hash ? &s->hash : NULL, s->tried,
                                       (size_t)s->ntried + 1);
-    if (next >= 0 && s->up->shared != NULL &&
-        !jn_pool_retry_allowed(s->up->shared, jn_loop_now(s->up->loop)))
+    if (next >= 0 && !jn_upstream_retry_allowed(s->up))
         return -1;
     return next;
 }

@@ -343,8 +343,7 @@ static bool connect_failed_may_retry(struct jn_tunnel *t, const char *why)
     drop_server(t);
     if (t->ntried > r->attempts || t->ntried >= JN_TCP_MAX_TRIES || !(r->on & JN_RETRY_CONNECT))
         return false;
-    return t->up->shared == NULL ||
-           jn_pool_retry_allowed(t->up->shared, jn_loop_now(loop_of(t)));
+    return jn_upstream_retry_allowed(t->up);
 }
 
 static void server_event(struct jn_upconn *uc)
@@ -658,8 +657,7 @@ void jn_tcp_accept(struct jn_worker *w, const struct jn_listener_rt *l, int fd,
     tw->tunnels = t;
     tw->ntunnels++;
     w->stats.connections++;
-    if (t->up->shared != NULL) /* what the retry budget is a share of */
-        jn_pool_count_request(t->up->shared, jn_loop_now(&w->loop));
+    jn_upstream_count_request(t->up); /* what the retry budget is a share of */
     if (tunnel_connect(t))
         tunnel_drive(t);
 }

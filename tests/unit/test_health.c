@@ -120,7 +120,7 @@ Test(health, the_budget_allows_a_floor_then_a_share_of_requests, .fini = jn_pool
         allowed += jn_pool_retry_allowed(p, 5000);
     cr_assert_eq(allowed, 10); /* no requests yet: the floor */
     for (int i = 0; i < 100; i++)
-        jn_pool_count_request(p, 5000);
+        jn_pool_count_requests(p, 1, 5000);
     allowed = 0;
     for (int i = 0; i < 50; i++)
         allowed += jn_pool_retry_allowed(p, 5000);
@@ -209,8 +209,8 @@ Test(health, a_thread_behind_by_a_window_does_not_wipe_the_budget, .fini = jn_po
 {
     struct jn_pool_state *p = setup(2, 50);
     for (int i = 0; i < 100; i++)
-        jn_pool_count_request(p, 10000);
-    jn_pool_count_request(p, 9999); /* a worker whose clock still reads the last window */
+        jn_pool_count_requests(p, 1, 10000);
+    jn_pool_count_requests(p, 1, 9999); /* a worker whose clock still reads the last window */
     int allowed = 0;
     for (int i = 0; i < 50; i++)
         allowed += jn_pool_retry_allowed(p, 10000);
