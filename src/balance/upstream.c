@@ -159,8 +159,8 @@ bool jn_upstream_retry_allowed(struct jn_upstream_rt *rt)
 
 void jn_upstream_report(struct jn_upstream_rt *rt, uint32_t server, enum jn_outcome o)
 {
-    if (rt->shared == NULL)
-        return;
+    if (rt->shared == NULL || !rt->cfg->outlier.enabled)
+        return; /* only passive health listens */
     uint64_t v = atomic_load_explicit(&rt->shared->version, memory_order_relaxed);
     jn_pool_report(rt->shared, server, o, jn_loop_now(rt->loop));
     /* An ejection made here is seen by this worker's very next pick. */

@@ -235,7 +235,7 @@ bool jn_proxy_judge_response(struct jn_stream *s, uint16_t status)
 {
     const struct jn_cfg_outlier *o = &s->up->cfg->outlier;
     bool failed = false;
-    for (size_t i = 0; i < o->nfailure_status; i++)
+    for (size_t i = 0; o->enabled && i < o->nfailure_status; i++)
         failed = failed || o->failure_status[i] == status;
     jn_upstream_report(s->up, (uint32_t)s->server, failed ? JN_OUT_STATUS : JN_OUT_OK);
     if (status < 500 || !may_retry(s, JN_OUT_STATUS, status))

@@ -183,6 +183,7 @@ def test_a_server_reset_ends_the_tunnel_and_frees_its_slot(junction, raw_server)
     """The client keeps its side open: only the reset can end the tunnel, and
     a second client gets the one connection slot only once it has."""
     def hello_then_reset(server, conn):
+        conn.recv(10)  # the client's byte: Junction is relaying, past its connect
         conn.sendall(b"hi")
         wait_for(lambda: unacked(conn) == 0, what="Junction to receive the greeting")
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -192,8 +193,10 @@ def test_a_server_reset_ends_the_tunnel_and_frees_its_slot(junction, raw_server)
     j = start_pool(junction, [srv], upstream_extra="    limits: { max_connections: 1, "
                                                    "max_pending: 1, queue_timeout: 20s }")
     with connect(j) as first:
+        first.sendall(b"?")
         assert read_to_eof(first) == b"hi"
         with connect(j) as second:  # first is still open on the client's side
+            second.sendall(b"?")
             assert read_to_eof(second) == b"hi"
     assert len(srv.conns) == 2
 
