@@ -299,20 +299,6 @@ static void jn_ld_set_listeners(struct jn_ld *ld, const struct jn_ld_key *key, y
     jn_ld_dups(ld, addrs, cfg->nlisteners, false, "listener address");
 }
 
-/* Like jn_ld_error, at a position kept from an earlier pass. */
-static void jn_ld_error_at(struct jn_ld *ld, struct jn_cfg_pos pos, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void jn_ld_error_at(struct jn_ld *ld, struct jn_cfg_pos pos, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    ld->nerrors++;
-    jn_cfg_error(ld->errs, pos, "%s", msg);
-}
-
 /* Why up cannot balance TCP connections, or NULL when it can: a connection
  * carries no path, header or cookie, and no response time to learn from. */
 static const char *jn_ld_tcp_balance_error(const struct jn_cfg_upstream *up)

@@ -78,6 +78,9 @@ struct jn_ld_name {
 /* load_node.c: access and typed reading of YAML nodes. */
 void jn_ld_error(struct jn_ld *ld, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Like jn_ld_error, at a position kept from an earlier pass. */
+void jn_ld_error_at(struct jn_ld *ld, struct jn_cfg_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 struct jn_cfg_pos jn_ld_pos(const struct jn_ld *ld, const yaml_node_t *node);
 /* Returns the node of id, or NULL once the visit budget is spent (reported once). */
 yaml_node_t *jn_ld_node(struct jn_ld *ld, int id);

@@ -10,15 +10,28 @@
 #include "config/load.h"
 #include "core/common.h"
 
-void jn_ld_error(struct jn_ld *ld, const yaml_node_t *node, const char *fmt, ...)
+static void jn_ld_verror(struct jn_ld *ld, struct jn_cfg_pos pos, const char *fmt, va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    ld->nerrors++;
+    jn_cfg_error(ld->errs, pos, "%s", msg);
+}
+
+void jn_ld_error(struct jn_ld *ld, const yaml_node_t *node, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    jn_ld_verror(ld, jn_ld_pos(ld, node), fmt, ap);
     va_end(ap);
-    ld->nerrors++;
-    jn_cfg_error(ld->errs, jn_ld_pos(ld, node), "%s", msg);
+}
+
+void jn_ld_error_at(struct jn_ld *ld, struct jn_cfg_pos pos, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    jn_ld_verror(ld, pos, fmt, ap);
+    va_end(ap);
 }
 
 static uint32_t jn_ld_clamp(size_t v)
