@@ -391,6 +391,24 @@ struct jn_upconn *jn_upconn_get_fresh(struct jn_upstream_rt *rt, uint32_t server
     return uc;
 }
 
+int jn_upconn_finish_connect(struct jn_upconn *uc, const char **why)
+{
+    if (uc->connected)
+        return 1;
+    if (!uc->can_write && !uc->can_read)
+        return 0;
+    int err = uc->error;
+    socklen_t len = sizeof(err);
+    if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        *why = err == ECONNREFUSED ? "connection refused" : strerror(err);
+        return -1;
+    }
+    uc->connected = true;
+    return 1;
+}
+
 void jn_upconn_release(struct jn_upconn *uc)
 {
     struct jn_upstream_rt *rt = uc->up;

@@ -129,6 +129,10 @@ void jn_upstream_kick(struct jn_upstream_rt *rt);
 /* Called (from any worker) when a connection slot frees while requests are
  * queued somewhere: wakes every worker, which then runs jn_upstream_kick. */
 void jn_upstream_set_kick_hook(void (*hook)(void));
+/* Settles a connection being established, once it has shown readiness:
+ * returns 1 when it is connected (uc->connected set), 0 while it is not
+ * yet, or -1 when the connect failed, with *why saying how. */
+int jn_upconn_finish_connect(struct jn_upconn *uc, const char **why);
 /* Puts a connection whose exchange completed cleanly back into its pool,
  * or closes it when the pool is full. */
 void jn_upconn_release(struct jn_upconn *uc);

@@ -212,18 +212,12 @@ bool jn_proxy_check_connected(struct jn_stream *s)
     struct jn_upconn *uc = s->uc;
     if (uc->connected)
         return true;
-    if (!uc->can_write && !uc->can_read)
+    const char *why = NULL;
+    int rc = jn_upconn_finish_connect(uc, &why);
+    if (rc < 0)
+        jn_proxy_upstream_fail(s, 502, why, JN_OUT_CONNECT);
+    if (rc <= 0)
         return false;
-    int err = uc->error;
-    socklen_t len = sizeof(err);
-    if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err != 0) {
-        jn_proxy_upstream_fail(s, 502, err == ECONNREFUSED ? "connection refused" : strerror(err),
-                      JN_OUT_CONNECT);
-        return false;
-    }
-    uc->connected = true;
     jn_timer_set(s->up->loop, &uc->timer, s->gen->cfg->timeouts.upstream_response);
     return true;
 }

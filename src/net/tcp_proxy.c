@@ -474,23 +474,16 @@ static bool check_connected(struct jn_tunnel *t)
     struct jn_upconn *uc = t->uc;
     if (uc == NULL)
         return false;
-    if (!uc->connected) {
-        if (!uc->can_write && !uc->can_read)
-            return false;
-        int err = uc->error;
-        socklen_t len = sizeof(err);
-        if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-            err = errno;
-        if (err != 0) {
-            const char *why = err == ECONNREFUSED ? "connection refused" : strerror(err);
-            if (!connect_failed_may_retry(t, why))
-                tunnel_close(t);
-            else if (tunnel_connect(t))
-                tunnel_drive(t);
-            return false;
-        }
-        uc->connected = true;
+    const char *why = NULL;
+    int rc = jn_upconn_finish_connect(uc, &why);
+    if (rc < 0) {
+        if (!connect_failed_may_retry(t, why))
+            tunnel_close(t);
+        else if (tunnel_connect(t))
+            tunnel_drive(t);
     }
+    if (rc <= 0)
+        return false;
     t->connected = true;
     uc->can_read = true; /* the server may have spoken first */
     jn_timer_stop(loop_of(t), &uc->timer);
