@@ -368,9 +368,12 @@ int jn_tls_conn_start(struct jn_tls_server *s, struct jn_transport *t)
     return 0;
 }
 
+const char jn_tls_closed_in_handshake[] = "connection closed during the handshake";
+
 int jn_tls_handshake(struct jn_transport *t, const char **why)
 {
     ERR_clear_error();
+    errno = 0; /* SSL_ERROR_SYSCALL with errno 0 means the peer closed */
     int r = SSL_do_handshake(t->ssl);
     t->read_wants_write = false;
     if (r == 1) {
@@ -390,7 +393,7 @@ int jn_tls_handshake(struct jn_transport *t, const char **why)
     else if (e == SSL_ERROR_SYSCALL && errno != 0)
         *why = strerror(errno);
     else
-        *why = "connection closed during the handshake";
+        *why = jn_tls_closed_in_handshake;
     ERR_clear_error();
     return JN_EIO;
 }

@@ -46,6 +46,9 @@ int jn_tls_conn_start(struct jn_tls_server *s, struct jn_transport *t);
  * t->write_wants_read tell which: neither means it waits to read), JN_EIO
  * when it failed (with *why set to a static or OpenSSL reason). */
 int jn_tls_handshake(struct jn_transport *t, const char **why);
+/* The *why of a peer that closed during the handshake (compare by address):
+ * TCP probes do that all day, so it is not worth an info line. */
+extern const char jn_tls_closed_in_handshake[];
 /* Sends close_notify when that is still allowed (best effort, never blocks). */
 void jn_tls_conn_shutdown(struct jn_transport *t);
 /* Frees t->ssl. */

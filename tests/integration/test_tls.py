@@ -296,3 +296,50 @@ upstreams:
     p = subprocess.run([BIN, "check", "-c", str(conf)], capture_output=True, text=True, timeout=30)
     assert p.returncode == 1
     assert "tls: only used with protocol: http" in p.stderr
+
+
+def test_pipelined_requests_in_separate_records_are_all_answered(tls_junction, certs):
+    """Twenty requests, each its own TLS record, arrive together: OpenSSL
+    hands them out one record per read, and none may wait for an edge that
+    will not come."""
+    j = tls_junction()
+    raw = socket.create_connection(("127.0.0.1", j.port), timeout=20)
+    s = client_context(certs).wrap_socket(raw, server_hostname="a.test")
+    for i in range(20):
+        s.send(b"GET /p%d HTTP/1.1\r\nHost: a.test\r\n\r\n" % i)
+    data = b""
+    while data.count(b"HTTP/1.1 200") < 20 or not data.endswith(b"}"):
+        chunk = s.recv(65536)
+        assert chunk, data[-200:]
+        data += chunk
+    for i in range(20):
+        assert b'"/p%d"' % i in data
+    s.close()
+
+
+def test_a_slow_reader_gets_a_large_response_byte_exact(tls_junction, certs):
+    """Backpressure over TLS: writes that would block are retried while the
+    output buffer moves and grows."""
+    b = Backend("echo", BodyEcho)
+    try:
+        j = tls_junction(backend=b)
+        body = os.urandom(4 << 20)
+        raw = socket.create_connection(("127.0.0.1", j.port), timeout=60)
+        s = client_context(certs).wrap_socket(raw, server_hostname="a.test")
+        s.sendall(b"POST /slow HTTP/1.1\r\nHost: a.test\r\nContent-Length: %d\r\n\r\n" % len(body)
+                  + body)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(4096)
+        head, _, rest = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        time.sleep(0.5)  # the socket buffers fill and Junction's writes would block
+        while len(rest) < len(body):
+            chunk = s.recv(16384)
+            assert chunk
+            rest += chunk
+            time.sleep(0.001)
+        assert hashlib.sha256(rest).digest() == hashlib.sha256(body).digest()
+        s.close()
+    finally:
+        b.close()

@@ -276,7 +276,8 @@ static bool client_handshake(struct jn_client *c)
             c->can_read = false;
         return false;
     }
-    jn_log(JN_LOG_INFO, "client %s: TLS handshake failed: %s", c->peer, why);
+    jn_log(why == jn_tls_closed_in_handshake ? JN_LOG_DEBUG : JN_LOG_INFO,
+           "client %s: TLS handshake failed: %s", c->peer, why);
     jn_client_close(c);
     return false;
 }
