@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing, and runs apt-get update only then.
 set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libyaml-dev libpcre2-dev \
-libcriterion-dev python3 python3-pytest curl wrk nginx-light libnginx-mod-stream haproxy \
+libcriterion-dev libssl-dev openssl python3 python3-pytest curl wrk nginx-light libnginx-mod-stream haproxy \
 procps"
 missing=""
 for p in $PKGS; do

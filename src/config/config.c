@@ -14,6 +14,7 @@
 #include "core/common.h"
 #include "core/log.h"
 #include "route/router.h"
+#include "tls/tls.h"
 
 /* Past this many, more errors only bury the first ones (and cost memory). */
 #define JN_CFG_MAX_ERRORS 1000
@@ -78,6 +79,9 @@ static void jn_config_free(struct jn_config *cfg)
         pcre2_code_free(cfg->routes[i].match.regex);
         pcre2_code_free(cfg->routes[i].rewrite.regex);
     }
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        if (cfg->listeners[i].tls != NULL)
+            jn_tls_server_free(cfg->listeners[i].tls->server);
     jn_arena_free(&cfg->arena);
     free(cfg);
 }

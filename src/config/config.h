@@ -14,6 +14,7 @@
 #include "core/arena.h"
 
 struct jn_router;   /* route/router.h */
+struct jn_tls_server; /* tls/tls.h */
 struct pcre2_real_code_8;
 
 /* Where a value came from, for error messages: "file:line:column". */
@@ -61,6 +62,28 @@ enum jn_listener_protocol {
 /* The PROXY protocol header a tcp listener sends to the server first. */
 enum jn_proxy_protocol { JN_PROXY_PROTOCOL_NONE, JN_PROXY_PROTOCOL_V1, JN_PROXY_PROTOCOL_V2 };
 
+/* One certificate of a TLS listener: a PEM chain (leaf first) and its key. */
+struct jn_cfg_tls_cert {
+    char *cert; /* file path as written */
+    char *key;
+    struct jn_cfg_pos pos;      /* of the entry */
+    struct jn_cfg_pos cert_pos; /* of each value, for error messages */
+    struct jn_cfg_pos key_pos;
+};
+
+enum jn_tls_version { JN_TLS_1_2, JN_TLS_1_3 };
+
+/* A listener's tls: section (docs/tls.md). */
+struct jn_cfg_tls {
+    struct jn_cfg_tls_cert *certs; /* the first is the default */
+    size_t ncerts;
+    enum jn_tls_version min_version; /* default 1.2 */
+    char *ciphers;      /* TLS 1.2 cipher list; NULL = Junction's modern default */
+    char *ciphersuites; /* TLS 1.3 suites; NULL = OpenSSL's default */
+    struct jn_tls_server *server; /* owned: OpenSSL contexts built at load, freed with the snapshot */
+    struct jn_cfg_pos ciphers_pos, ciphersuites_pos; /* for error messages */
+};
+
 struct jn_cfg_listener {
     char *name;
     char *address; /* as written: "127.0.0.1:8080", "[::1]:8080", ":8080" */
@@ -70,6 +93,7 @@ struct jn_cfg_listener {
     char *upstream_name;                    /* tcp only: where connections go, as written */
     struct jn_cfg_upstream *upstream;       /* borrowed: resolved from upstream_name */
     enum jn_proxy_protocol proxy_protocol;  /* tcp only; default none */
+    struct jn_cfg_tls *tls;                 /* http only; NULL = plain text */
     struct jn_cfg_pos pos;
     struct jn_cfg_pos upstream_pos;         /* of upstream_name: resolved after upstreams */
 };

@@ -231,13 +231,14 @@ static void jn_ld_set_listener_upstream(struct jn_ld *ld, const struct jn_ld_key
     l->upstream_pos = jn_ld_pos(ld, value);
 }
 
-enum { JN_LS_NAME, JN_LS_ADDRESS, JN_LS_PROTOCOL, JN_LS_UPSTREAM, JN_LS_PROXY_PROTOCOL };
+enum { JN_LS_NAME, JN_LS_ADDRESS, JN_LS_PROTOCOL, JN_LS_UPSTREAM, JN_LS_PROXY_PROTOCOL, JN_LS_TLS };
 static const struct jn_ld_key jn_listener_keys[] = {
     [JN_LS_NAME] = JN_LD_REQ("name", jn_ld_set_name, offsetof(struct jn_cfg_listener, name)),
     [JN_LS_ADDRESS] = JN_LD_REQ("address", jn_ld_set_listener_address, 0),
     [JN_LS_PROTOCOL] = JN_LD_KEY("protocol", jn_ld_set_protocol, 0),
     [JN_LS_UPSTREAM] = JN_LD_KEY("upstream", jn_ld_set_listener_upstream, 0),
     [JN_LS_PROXY_PROTOCOL] = JN_LD_KEY("proxy_protocol", jn_ld_set_proxy_protocol, 0),
+    [JN_LS_TLS] = JN_LD_KEY("tls", jn_ld_set_tls, 0),
 };
 static const struct jn_ld_table jn_listener_table = JN_LD_TABLE("listener", jn_listener_keys);
 
@@ -249,6 +250,11 @@ static void jn_ld_listener_protocol(struct jn_ld *ld, struct jn_cfg_listener *l,
         if (found[JN_LS_UPSTREAM].key == NULL)
             jn_ld_error(ld, item, "missing required key 'upstream' in listener "
                                   "(protocol: tcp sends every connection to one upstream)");
+        if (found[JN_LS_TLS].key != NULL)
+            jn_ld_error(ld, found[JN_LS_TLS].key,
+                        "tls: only used with protocol: http (a tcp listener relays bytes as "
+                        "they are)");
+        l->tls = NULL;
         return;
     }
     /* An invalid protocol was reported already; more would only add noise. */
@@ -290,6 +296,7 @@ static void jn_ld_set_listeners(struct jn_ld *ld, const struct jn_ld_key *key, y
             continue;
         l->pos = jn_ld_pos(ld, item);
         jn_ld_listener_protocol(ld, l, item, found);
+        jn_ld_listener_tls(ld, l);
         names[cfg->nlisteners] = (struct jn_ld_name){l->name, found[JN_LS_NAME].value};
         addrs[cfg->nlisteners] = (struct jn_ld_name){jn_ld_canonical(ld, l->address, &l->addr),
                                                      found[JN_LS_ADDRESS].value};

@@ -156,6 +156,11 @@ void jn_ld_upstream_defaults(struct jn_ld *ld, struct jn_cfg_upstream *up);
 void jn_ld_upstream_ewma(struct jn_ld *ld, const struct jn_cfg_upstream *up,
                          const yaml_node_t *balance, const yaml_node_t *ewma_key);
 
+/* load_tls.c: a listener's tls: section (obj is the struct jn_cfg_listener);
+ * jn_ld_listener_tls then loads its certificates once the protocol is known. */
+jn_ld_set_fn jn_ld_set_tls;
+void jn_ld_listener_tls(struct jn_ld *ld, struct jn_cfg_listener *l);
+
 /* load.c: reads the document (root may be NULL: empty) into ld->cfg, reporting every error. */
 void jn_ld_document(struct jn_ld *ld, yaml_node_t *root);
 /* load_route.c: reads the routes list; listeners, upstreams and http must be read already. */

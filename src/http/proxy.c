@@ -234,7 +234,7 @@ static int init_request(struct jn_stream *s, const struct jn_h1_message *m, cons
     if (rc != 0)
         return rc;
     s->req.method = m->method;
-    s->req.scheme = cs("http");
+    s->req.scheme = s->client->tp.ssl != NULL ? cs("https") : cs("http");
     s->absolute_form = authority.ptr != NULL;
     s->req.authority = s->absolute_form ? authority : m->host;
     s->req.host = strip_port(s->req.authority);

@@ -3,8 +3,8 @@
  *
  * Standalone, before the router and balancers exist (stubs below):
  *   cc -std=c17 -D_GNU_SOURCE -Isrc -DJN_CONFIG_TEST_STUBS -fsanitize=address,undefined \
- *      -o /tmp/t_cfg tests/unit/test_config.c src/config/[a-z]*.c src/core/arena.c \
- *      -lyaml -lpcre2-8 -lcriterion
+ *      -o /tmp/t_cfg tests/unit/test_config.c src/config/[a-z]*.c src/core/arena.c src/tls/tls.c \
+ *      -lyaml -lpcre2-8 -lssl -lcrypto -lcriterion
  * In `make unit` the real router and balance registry are linked instead. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

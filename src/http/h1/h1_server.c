@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "http/proxy.h"
+#include "tls/tls.h"
 
 #define MAX_HEADER_FIELDS 1000
 #define LINGER_MS 2000 /* longest lingering close */
@@ -32,6 +33,11 @@ static void client_event(struct jn_loop *loop, struct jn_io *io, uint32_t events
 static void client_timeout(struct jn_loop *loop, struct jn_timer *t)
 {
     struct jn_client *c = t->data;
+    if (c->tp.handshaking) {
+        jn_log(JN_LOG_INFO, "client %s: TLS handshake timeout", c->peer);
+        jn_client_close(c);
+        return;
+    }
     if (c->lingering) {
         jn_client_close(c);
         return;
@@ -64,6 +70,7 @@ static void client_linger(struct jn_client *c)
 {
     if (!c->lingering) {
         c->lingering = true;
+        jn_tls_conn_shutdown(&c->tp); /* close_notify goes before the FIN */
         shutdown(c->io.fd, SHUT_WR);
         c->timer_kind = JN_CT_BODY;
         jn_timer_set(&c->worker->loop, &c->timer, LINGER_MS);
@@ -100,6 +107,7 @@ void jn_client_accept(struct jn_worker *w, const struct jn_listener_rt *l, int f
         return;
     }
     c->io = (struct jn_io){ .fd = fd, .cb = client_event, .data = c };
+    c->tp = (struct jn_transport){ .ops = &jn_transport_plain, .fd = fd };
     jn_timer_init(&c->timer, client_timeout, c);
     c->worker = w;
     c->listener = l;
@@ -107,7 +115,10 @@ void jn_client_accept(struct jn_worker *w, const struct jn_listener_rt *l, int f
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer, sizeof(c->peer));
     else
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer, sizeof(c->peer));
-    if (jn_io_add(&w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
+    const struct jn_cfg_tls *tls = w->gen->cfg->listeners[l->index].tls;
+    if ((tls != NULL && jn_tls_conn_start(tls->server, &c->tp) != 0) ||
+        jn_io_add(&w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
+        jn_tls_conn_free(&c->tp);
         close(fd);
         free(c);
         return;
@@ -120,7 +131,9 @@ void jn_client_accept(struct jn_worker *w, const struct jn_listener_rt *l, int f
     w->stats.connections++;
     c->can_read = true; /* data may already be there (deferred accept) */
     c->can_write = true;
-    jn_client_set_timer(c, JN_CT_IDLE);
+    /* The handshake has the time of a request head: a client that stalls
+     * in it holds a connection as a slow header would. */
+    jn_client_set_timer(c, c->tp.handshaking ? JN_CT_HEADER : JN_CT_IDLE);
     jn_client_drive(c);
 }
 
@@ -131,9 +144,11 @@ int jn_client_read(struct jn_client *c)
     if (jn_buf_acquire(&c->worker->bufs, &c->in) != 0)
         return JN_EIO;
     bool drained;
-    ssize_t n = jn_buf_read_fd(&c->in, c->io.fd, &drained);
+    ssize_t n = c->tp.ops->read(&c->tp, &c->in, &drained);
     if (drained && !c->hup)
         c->can_read = false;
+    if (c->tp.read_wants_write)
+        c->can_write = false; /* TLS: the read goes on at the next writable edge */
     if (n == 0)
         c->eof = true;
     return (int)n;
@@ -154,10 +169,12 @@ int jn_client_flush(struct jn_client *c)
     }
     if (!c->can_write)
         return 0;
-    ssize_t n = jn_buf_write_fd(&c->out, c->io.fd);
+    ssize_t n = c->tp.ops->write(&c->tp, &c->out);
     if (n == JN_EIO)
         return JN_EIO;
-    if (n == JN_EAGAIN)
+    if (n == JN_EAGAIN && c->tp.write_wants_read)
+        c->can_read = false; /* TLS: the write goes on at the next readable edge */
+    else if (n == JN_EAGAIN)
         c->can_write = false;
     if (jn_buf_empty(&c->out))
         jn_buf_release(&c->worker->bufs, &c->out);
@@ -242,8 +259,33 @@ static bool next_request(struct jn_client *c)
     }
 }
 
+/* Drives the TLS handshake. Returns true once it is over; false while it
+ * waits for an edge or when it failed (the connection is then closed). */
+static bool client_handshake(struct jn_client *c)
+{
+    const char *why = NULL;
+    int rc = jn_tls_handshake(&c->tp, &why);
+    if (rc == 0) {
+        jn_client_set_timer(c, JN_CT_IDLE);
+        return true;
+    }
+    if (rc == JN_EAGAIN) {
+        if (c->tp.read_wants_write)
+            c->can_write = false;
+        else
+            c->can_read = false;
+        return false;
+    }
+    jn_log(why == jn_tls_closed_in_handshake ? JN_LOG_DEBUG : JN_LOG_INFO,
+           "client %s: TLS handshake failed: %s", c->peer, why);
+    jn_client_close(c);
+    return false;
+}
+
 void jn_client_drive(struct jn_client *c)
 {
+    if (c->tp.handshaking && !client_handshake(c))
+        return;
     if (c->lingering) {
         client_linger(c);
         return;
@@ -311,6 +353,8 @@ void jn_client_close(struct jn_client *c)
     }
     jn_timer_stop(&w->loop, &c->timer);
     jn_io_del(&w->loop, &c->io);
+    jn_tls_conn_shutdown(&c->tp);
+    jn_tls_conn_free(&c->tp);
     close(c->io.fd);
     c->closed = true;
     jn_buf_release(&w->bufs, &c->in);

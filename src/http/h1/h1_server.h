@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/loop.h"
 #include "http/h1/h1_parse.h"
+#include "net/transport.h"
 #include "server/worker.h"
 
 struct jn_stream;
@@ -18,6 +19,7 @@ enum jn_client_timer { JN_CT_IDLE, JN_CT_HEADER, JN_CT_BODY };
 
 struct jn_client {
     struct jn_io io;
+    struct jn_transport tp;            /* plain or TLS: every byte in or out goes through it */
     struct jn_timer timer;
     enum jn_client_timer timer_kind;
     struct jn_worker *worker;          /* borrowed */

@@ -1,0 +1,152 @@
+/* The tls: section of a listener: certificates, versions and ciphers. The
+ * certificates and keys are loaded here, at configuration load, so that a
+ * file that cannot be used stops start-up (and `junction check`) with its
+ * name and position instead of failing the first handshake. */
+#include <stddef.h>
+#include <string.h>
+
+#include "config/load.h"
+#include "core/common.h"
+#include "tls/tls.h"
+
+static void jn_ld_set_tls_version(struct jn_ld *ld, const struct jn_ld_key *key,
+                                  yaml_node_t *value, void *obj)
+{
+    const char *s = jn_ld_scalar(ld, value, key->name, "\"1.2\" or \"1.3\"");
+    if (s == NULL)
+        return;
+    if (strcmp(s, "1.2") == 0)
+        ((struct jn_cfg_tls *)obj)->min_version = JN_TLS_1_2;
+    else if (strcmp(s, "1.3") == 0)
+        ((struct jn_cfg_tls *)obj)->min_version = JN_TLS_1_3;
+    else
+        jn_ld_error(ld, value, "%s: invalid value %s (expected one of: 1.2, 1.3)", key->name,
+                    jn_ld_quote(ld, s, strlen(s)));
+}
+
+/* A cipher string: kept with its position, checked by OpenSSL when the
+ * contexts are built. */
+static void jn_ld_set_cipher_string(struct jn_ld *ld, const struct jn_ld_key *key,
+                                    yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_tls *tls = obj;
+    char *s = jn_ld_string(ld, value, key->name, "an OpenSSL cipher string");
+    if (s == NULL)
+        return;
+    if (s[0] == '\0') {
+        jn_ld_error(ld, value, "%s: must not be empty", key->name);
+        return;
+    }
+    bool suites = strcmp(key->name, "ciphersuites") == 0;
+    *(suites ? &tls->ciphersuites : &tls->ciphers) = s;
+    *(suites ? &tls->ciphersuites_pos : &tls->ciphers_pos) = jn_ld_pos(ld, value);
+}
+
+/* A file path, with its position for the messages of the load. */
+static void jn_ld_set_tls_file(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                               void *obj)
+{
+    struct jn_cfg_tls_cert *c = obj;
+    char *s = jn_ld_string(ld, value, key->name, "a file path");
+    if (s != NULL && s[0] == '\0') {
+        jn_ld_error(ld, value, "%s: must not be empty", key->name);
+        return;
+    }
+    bool is_key = strcmp(key->name, "key") == 0;
+    *(is_key ? &c->key : &c->cert) = s;
+    *(is_key ? &c->key_pos : &c->cert_pos) = jn_ld_pos(ld, value);
+}
+
+static const struct jn_ld_key jn_tls_cert_keys[] = {
+    JN_LD_REQ("cert", jn_ld_set_tls_file, 0),
+    JN_LD_REQ("key", jn_ld_set_tls_file, 0),
+};
+static const struct jn_ld_table jn_tls_cert_table = JN_LD_TABLE("certificate", jn_tls_cert_keys);
+
+static void jn_ld_set_certificates(struct jn_ld *ld, const struct jn_ld_key *key,
+                                   yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_tls *tls = obj;
+    if (!jn_ld_expect(ld, value, YAML_SEQUENCE_NODE, key->name, "a list"))
+        return;
+    size_t n = jn_ld_seq_len(value);
+    if (n == 0) {
+        jn_ld_error(ld, value, "%s: at least one certificate is required", key->name);
+        return;
+    }
+    tls->certs = jn_ld_calloc(ld, n, sizeof(*tls->certs));
+    if (tls->certs == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = jn_ld_seq_item(ld, value, i);
+        struct jn_cfg_tls_cert *c = &tls->certs[tls->ncerts];
+        if (item == NULL || !jn_ld_map(ld, item, &jn_tls_cert_table, c, NULL))
+            continue;
+        c->pos = jn_ld_pos(ld, item);
+        if (c->cert != NULL && c->key != NULL)
+            tls->ncerts++;
+    }
+}
+
+static const struct jn_ld_key jn_tls_keys[] = {
+    JN_LD_REQ("certificates", jn_ld_set_certificates, 0),
+    JN_LD_KEY("min_version", jn_ld_set_tls_version, 0),
+    JN_LD_KEY("ciphers", jn_ld_set_cipher_string, 0),
+    JN_LD_KEY("ciphersuites", jn_ld_set_cipher_string, 0),
+};
+static const struct jn_ld_table jn_tls_table = JN_LD_TABLE("tls", jn_tls_keys);
+
+void jn_ld_set_tls(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_listener *l = obj;
+    struct jn_cfg_tls *tls = jn_ld_calloc(ld, 1, sizeof(*tls));
+    size_t before = ld->nerrors;
+    if (tls == NULL || !jn_ld_map(ld, value, &jn_tls_table, tls, NULL))
+        return;
+    /* A section with errors is not half used: the contexts are built from
+     * a section that read cleanly (jn_ld_listener_tls). */
+    if (ld->nerrors == before)
+        l->tls = tls;
+}
+
+/* Where a fault of jn_tls_server_add is to be shown. */
+static struct jn_cfg_pos jn_ld_tls_fault_pos(const struct jn_cfg_tls *tls,
+                                             const struct jn_cfg_tls_cert *c,
+                                             enum jn_tls_fault fault)
+{
+    switch (fault) {
+    case JN_TLS_FAULT_CERT:
+        return c->cert_pos;
+    case JN_TLS_FAULT_KEY:
+        return c->key_pos;
+    case JN_TLS_FAULT_CIPHERS:
+        return tls->ciphers_pos.line ? tls->ciphers_pos : c->pos;
+    case JN_TLS_FAULT_CIPHERSUITES:
+        return tls->ciphersuites_pos.line ? tls->ciphersuites_pos : c->pos;
+    default:
+        return c->pos;
+    }
+}
+
+void jn_ld_listener_tls(struct jn_ld *ld, struct jn_cfg_listener *l)
+{
+    struct jn_cfg_tls *tls = l->tls;
+    if (tls == NULL)
+        return;
+    tls->server = jn_tls_server_new(); /* owned by the snapshot from here on */
+    if (tls->server == NULL) {
+        jn_ld_oom(ld);
+        return;
+    }
+    for (size_t i = 0; i < tls->ncerts; i++) {
+        enum jn_tls_fault fault;
+        char err[512];
+        if (jn_tls_server_add(tls->server, tls, &tls->certs[i], &fault, err, sizeof(err)) == 0)
+            continue;
+        ld->nerrors++;
+        jn_cfg_error(ld->errs, jn_ld_tls_fault_pos(tls, &tls->certs[i], fault), "tls: %s", err);
+        /* A bad cipher string would be reported once per certificate. */
+        if (fault == JN_TLS_FAULT_CIPHERS || fault == JN_TLS_FAULT_CIPHERSUITES)
+            return;
+    }
+}

@@ -1,0 +1,57 @@
+/* TLS termination with OpenSSL 3: the server contexts of a listener (built
+ * at configuration load, owned by the snapshot), certificate choice by SNI,
+ * and the TLS transport of a client connection. See docs/tls.md. */
+#ifndef JN_TLS_TLS_H
+#define JN_TLS_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "net/transport.h"
+
+/* What a failed jn_tls_server_add is about, so that the loader can point
+ * at the right YAML value. */
+enum jn_tls_fault {
+    JN_TLS_FAULT_CERT,         /* the certificate file */
+    JN_TLS_FAULT_KEY,          /* the key file, or a key that does not match */
+    JN_TLS_FAULT_CIPHERS,      /* the ciphers string */
+    JN_TLS_FAULT_CIPHERSUITES, /* the ciphersuites string */
+    JN_TLS_FAULT_OTHER,        /* out of memory or an OpenSSL failure */
+};
+
+struct jn_tls_server;
+
+/* An empty server (no certificate yet). Returns NULL when out of memory. */
+struct jn_tls_server *jn_tls_server_new(void);
+/* Loads one certificate (PEM chain) and its key into a new OpenSSL context
+ * set up from tls (versions, ciphers, ALPN, sessions). The first one added is
+ * the default. Returns 0, or JN_EINVAL with *fault and a message in err. */
+int jn_tls_server_add(struct jn_tls_server *s, const struct jn_cfg_tls *tls,
+                      const struct jn_cfg_tls_cert *cert, enum jn_tls_fault *fault, char *err,
+                      size_t errcap);
+/* Frees every context (connections keep their own references). NULL is fine. */
+void jn_tls_server_free(struct jn_tls_server *s);
+
+/* True when name (an SNI host name) is covered by pattern, a certificate DNS
+ * name: equal ignoring case, or "*.example.com" matching exactly one label
+ * in front of "example.com". */
+bool jn_tls_name_match(const char *pattern, const char *name);
+
+/* Starts the server side of a TLS connection on t->fd: sets t's ops to the
+ * TLS transport, t->ssl and t->handshaking. Returns 0 or JN_ENOMEM. */
+int jn_tls_conn_start(struct jn_tls_server *s, struct jn_transport *t);
+/* Drives the handshake without blocking. Returns 0 when it is over,
+ * JN_EAGAIN when it waits for readiness (t->read_wants_write /
+ * t->write_wants_read tell which: neither means it waits to read), JN_EIO
+ * when it failed (with *why set to a static or OpenSSL reason). */
+int jn_tls_handshake(struct jn_transport *t, const char **why);
+/* The *why of a peer that closed during the handshake (compare by address):
+ * TCP probes do that all day, so it is not worth an info line. */
+extern const char jn_tls_closed_in_handshake[];
+/* Sends close_notify when that is still allowed (best effort, never blocks). */
+void jn_tls_conn_shutdown(struct jn_transport *t);
+/* Frees t->ssl. */
+void jn_tls_conn_free(struct jn_transport *t);
+
+#endif
