@@ -3,8 +3,8 @@
 # Idempotent: installs only what is missing, and runs apt-get update only then.
 set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libyaml-dev libpcre2-dev \
-libcriterion-dev libssl-dev openssl python3 python3-pytest curl wrk nginx-light libnginx-mod-stream haproxy \
-procps"
+libcriterion-dev libssl-dev openssl python3 python3-pytest curl wrk nginx-light \
+libnginx-mod-stream haproxy procps"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

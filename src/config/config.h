@@ -80,7 +80,7 @@ struct jn_cfg_tls {
     enum jn_tls_version min_version; /* default 1.2 */
     char *ciphers;      /* TLS 1.2 cipher list; NULL = Junction's modern default */
     char *ciphersuites; /* TLS 1.3 suites; NULL = OpenSSL's default */
-    struct jn_tls_server *server; /* owned: OpenSSL contexts built at load, freed with the snapshot */
+    struct jn_tls_server *server; /* owned: OpenSSL contexts made at load, freed with the snapshot */
     struct jn_cfg_pos ciphers_pos, ciphersuites_pos; /* for error messages */
 };
 

@@ -9,8 +9,8 @@
 #include "core/common.h"
 #include "tls/tls.h"
 
-static void jn_ld_set_tls_version(struct jn_ld *ld, const struct jn_ld_key *key,
-                                  yaml_node_t *value, void *obj)
+static void jn_ld_set_tls_version(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                                  void *obj)
 {
     const char *s = jn_ld_scalar(ld, value, key->name, "\"1.2\" or \"1.3\"");
     if (s == NULL)

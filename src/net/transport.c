@@ -13,4 +13,4 @@ static ssize_t plain_write(struct jn_transport *t, struct jn_buf *b)
     return jn_buf_write_fd(b, t->fd);
 }
 
-const struct jn_transport_ops jn_transport_plain = { plain_read, plain_write };
+const struct jn_transport_ops jn_transport_plain = {plain_read, plain_write};

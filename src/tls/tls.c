@@ -28,8 +28,8 @@ static const unsigned char session_context[] = "junction";
 
 /* One certificate: its context and the DNS names it answers for. */
 struct jn_tls_cert_ctx {
-    SSL_CTX *ctx;   /* owned */
-    char **names;   /* owned: lower-case SAN DNS names, or the CN when there is none */
+    SSL_CTX *ctx; /* owned */
+    char **names; /* owned: lower-case SAN DNS names, or the CN when there is none */
     size_t nnames;
 };
 
@@ -208,8 +208,7 @@ static int cert_names(struct jn_tls_cert_ctx *c, X509 *x)
     for (int i = 0; gens != NULL && rc == 0 && i < sk_GENERAL_NAME_num(gens); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         if (g->type == GEN_DNS)
-            rc = add_name(c, ASN1_STRING_get0_data(g->d.dNSName),
-                          ASN1_STRING_length(g->d.dNSName));
+            rc = add_name(c, ASN1_STRING_get0_data(g->d.dNSName), ASN1_STRING_length(g->d.dNSName));
     }
     GENERAL_NAMES_free(gens);
     if (rc != 0 || c->nnames > 0)
@@ -243,7 +242,7 @@ int jn_tls_server_add(struct jn_tls_server *s, const struct jn_cfg_tls *tls,
                       const struct jn_cfg_tls_cert *cert, enum jn_tls_fault *fault, char *err,
                       size_t errcap)
 {
-    struct jn_tls_cert_ctx c = { 0 };
+    struct jn_tls_cert_ctx c = {0};
     int rc = JN_EINVAL;
     *fault = JN_TLS_FAULT_OTHER;
     snprintf(err, errcap, "out of memory");
@@ -349,7 +348,7 @@ static ssize_t tls_write(struct jn_transport *t, struct jn_buf *b)
     return 0;
 }
 
-static const struct jn_transport_ops tls_ops = { tls_read, tls_write };
+static const struct jn_transport_ops tls_ops = {tls_read, tls_write};
 
 int jn_tls_conn_start(struct jn_tls_server *s, struct jn_transport *t)
 {

@@ -42,7 +42,7 @@ static bool load_fails_with(const char *tls_section, const char *want)
     char yaml[1024];
     snprintf(yaml, sizeof(yaml), "listeners:\n  - name: l\n    address: 127.0.0.1:1\n%s\n",
              tls_section);
-    struct jn_cfg_errors errs = { 0 };
+    struct jn_cfg_errors errs = {0};
     struct jn_config *cfg = jn_config_load_buffer("t.yaml", yaml, strlen(yaml), &errs);
     bool found = false;
     for (size_t i = 0; i < errs.count; i++) {
