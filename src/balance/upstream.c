@@ -384,13 +384,6 @@ int jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, int flags, struct 
     return *err == limit_msg ? JN_ETOOBIG : JN_EIO;
 }
 
-struct jn_upconn *jn_upconn_get_fresh(struct jn_upstream_rt *rt, uint32_t server, const char **err)
-{
-    struct jn_upconn *uc = NULL;
-    jn_upconn_get(rt, server, JN_UPCONN_FRESH, &uc, err);
-    return uc;
-}
-
 int jn_upconn_finish_connect(struct jn_upconn *uc, const char **why)
 {
     if (uc->connected)

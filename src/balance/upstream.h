@@ -113,8 +113,6 @@ enum { JN_UPCONN_VERIFY = 1, JN_UPCONN_FRESH = 2 };
  * JN_UPCONN_FRESH the connection is always a new one. */
 int jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, int flags, struct jn_upconn **out,
                   const char **err);
-/* A new connection, never a pooled one; NULL with *err set on failure. */
-struct jn_upconn *jn_upconn_get_fresh(struct jn_upstream_rt *rt, uint32_t server, const char **err);
 
 /* Queues w for a connection to server. Returns 0, or JN_ETOOBIG when the
  * server's max_pending is reached (the caller answers 503). w must start
