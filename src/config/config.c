@@ -119,6 +119,17 @@ static bool jn_config_defaults(struct jn_config *cfg)
         .merge_slashes = true,
         .escaped_slashes = JN_SLASH_KEEP,
     };
+    cfg->http2 = (struct jn_cfg_http2){
+        .enabled = true,
+        .max_concurrent_streams = 100,
+        .max_header_list_size = 64 << 10,
+        .initial_window_size = 64 << 10,
+        .connection_window_size = 1 << 20,
+        .max_continuations = 8,
+        .reset_burst = 200,
+        .reset_rate = 50,
+        .max_control_frames = 1000,
+    };
     cfg->access_log.path = jn_arena_strdup(&cfg->arena, "stdout");
     cfg->access_log.format = JN_LOGFMT_JSON;
     cfg->error_log.path = jn_arena_strdup(&cfg->arena, "stderr");

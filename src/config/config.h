@@ -250,6 +250,19 @@ struct jn_cfg_http {
     enum jn_escaped_slash escaped_slashes; /* default keep */
 };
 
+/* HTTP/2 on the client side (docs/http2.md). */
+struct jn_cfg_http2 {
+    bool enabled;                    /* default true: h2 by ALPN, h2c by prior knowledge */
+    uint32_t max_concurrent_streams; /* default 100 */
+    uint32_t max_header_list_size;   /* default 64k: decoded names + values + 32 each */
+    uint32_t initial_window_size;    /* default 64k: request body bytes buffered per stream */
+    uint32_t connection_window_size; /* default 1m: request body bytes buffered per connection */
+    uint32_t max_continuations;      /* default 8: CONTINUATION frames per header block */
+    uint32_t reset_burst;            /* default 200: streams a client may reset at once... */
+    uint32_t reset_rate;             /* default 50: ...and per second after that */
+    uint32_t max_control_frames;     /* default 1000: PING, SETTINGS, PRIORITY per second */
+};
+
 struct jn_config {
     struct jn_arena arena; /* owns every string and array below */
     _Atomic uint32_t refs; /* snapshot users; freed at 0 */
@@ -259,6 +272,7 @@ struct jn_config {
     struct jn_cfg_listener *listeners;
     size_t nlisteners;
     struct jn_cfg_timeouts timeouts;
+    struct jn_cfg_http2 http2;
     struct jn_cfg_http http;
     struct {
         char *path; /* "stdout", "stderr", "none" or a file */

@@ -12,6 +12,7 @@
 #include "balance/balance.h"
 #include "balance/lb_maglev.h"
 #include "config/load.h"
+#include "tls/tls.h"
 #include "core/common.h"
 #include "core/log.h"
 
@@ -590,6 +591,23 @@ static const struct jn_ld_key jn_http_keys[] = {
 };
 static const struct jn_ld_table jn_http_table = JN_LD_TABLE("http", jn_http_keys);
 
+#define JN_H2_NUM(f, set, min, max)                                                                \
+    JN_LD_NUM(#f, set, offsetof(struct jn_cfg_http2, f), min, max)
+static const struct jn_ld_key jn_http2_keys[] = {
+    JN_LD_KEY("enabled", jn_ld_set_bool, offsetof(struct jn_cfg_http2, enabled)),
+    JN_H2_NUM(max_concurrent_streams, jn_ld_set_u32, 1, 10000),
+    JN_H2_NUM(max_header_list_size, jn_ld_set_size32, 1024, 16 << 20),
+    /* RFC 9113 section 6.9.2: a window is at most 2^31-1 bytes. */
+    JN_H2_NUM(initial_window_size, jn_ld_set_size32, 1024, 0x7fffffff),
+    JN_H2_NUM(connection_window_size, jn_ld_set_size32, 65535, 0x7fffffff),
+    JN_H2_NUM(max_continuations, jn_ld_set_u32, 0, 1000),
+    JN_H2_NUM(reset_burst, jn_ld_set_u32, 1, 1000000),
+    JN_H2_NUM(reset_rate, jn_ld_set_u32, 1, 1000000),
+    JN_H2_NUM(max_control_frames, jn_ld_set_u32, 10, 1000000),
+};
+#undef JN_H2_NUM
+static const struct jn_ld_table jn_http2_table = JN_LD_TABLE("http2", jn_http2_keys);
+
 /* The log sections' setters write into struct jn_config itself. */
 static const struct jn_ld_key jn_access_log_keys[] = {
     JN_LD_KEY("path", jn_ld_set_access_log_path, 0),
@@ -603,12 +621,13 @@ static const struct jn_ld_key jn_error_log_keys[] = {
 };
 static const struct jn_ld_table jn_error_log_table = JN_LD_TABLE("error_log", jn_error_log_keys);
 
-enum { JN_TOP_ROUTES = 7 };
+enum { JN_TOP_ROUTES = 8 };
 static const struct jn_ld_key jn_top_keys[] = {
     JN_LD_KEY("workers", jn_ld_set_workers, 0),
     JN_LD_REQ("listeners", jn_ld_set_listeners, 0),
     JN_LD_SUB("timeouts", offsetof(struct jn_config, timeouts), &jn_timeouts_table),
     JN_LD_SUB("http", offsetof(struct jn_config, http), &jn_http_table),
+    JN_LD_SUB("http2", offsetof(struct jn_config, http2), &jn_http2_table),
     JN_LD_SUB("access_log", 0, &jn_access_log_table),
     JN_LD_SUB("error_log", 0, &jn_error_log_table),
     JN_LD_KEY("upstreams", jn_ld_set_upstreams, 0),
@@ -626,6 +645,9 @@ void jn_ld_document(struct jn_ld *ld, yaml_node_t *root)
     if (!jn_ld_map(ld, root, &jn_top_table, ld->cfg, found))
         return;
     jn_ld_listener_upstreams(ld);
+    for (size_t i = 0; i < ld->cfg->nlisteners; i++)
+        if (ld->cfg->listeners[i].tls != NULL && ld->cfg->listeners[i].tls->server != NULL)
+            jn_tls_server_offer_h2(ld->cfg->listeners[i].tls->server, ld->cfg->http2.enabled);
     /* Routes name listeners and upstreams, which may come later in the file,
      * and check their paths against http's normalisation options. */
     if (found[JN_TOP_ROUTES].value != NULL)

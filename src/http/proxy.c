@@ -13,6 +13,7 @@
 #include "balance/sticky.h"
 #include "core/log.h"
 #include "http/access_log.h"
+#include "http/front.h"
 #include "http/h1/h1_server.h"
 #include "http/h1/h1_write.h"
 #include "http/path.h"
@@ -24,7 +25,6 @@
 #define MAX_UPSTREAM_PATH 16384
 #define STREAM_CACHE 64 /* unused streams kept per worker */
 
-static int bad_request_body(struct jn_stream *s, const char *err);
 static void release_upstream(struct jn_stream *s);
 static void finish(struct jn_stream *s);
 
@@ -85,26 +85,26 @@ static void count_status(struct jn_stream *s)
 
 /* Answers the stream locally with a JSON error; the request body, if any is
  * left unread, forces the connection to close. */
-void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg)
-{
-    struct jn_client *c = s->client;
-    jn_upwait_cancel(&s->wait); /* answered: no longer waiting for a connection */
-    bool close = !s->req_body.done || !s->client_keep_alive;
-    s->status = status;
-    s->error = msg;
-    jn_write_error(jn_client_out(c), status, msg, s->request_id, close, s->head_request);
-    s->bytes_sent = jn_buf_len(&c->out);
-    s->phase = JN_STREAM_DONE;
-    if (close)
-        s->client_keep_alive = false;
-}
-
-/* ---- request head to upstream ---- */
-
 static struct jn_slice cs(const char *s)
 {
     return (struct jn_slice){ s, strlen(s) };
 }
+
+void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg)
+{
+    jn_upwait_cancel(&s->wait); /* answered: no longer waiting for a connection */
+    char body[256];
+    int blen = snprintf(body, sizeof(body), "{\"error\": \"%s\", \"request_id\": \"%s\"}\n", msg,
+                        s->request_id);
+    struct jn_http_field fields[8];
+    struct jn_fields f = { fields, 0, JN_ARRAY_LEN(fields) };
+    jn_fields_add(&f, cs("Content-Type"), cs("application/json"));
+    jn_fields_add(&f, cs("X-Request-Id"), cs(s->request_id));
+    s->error = msg;
+    s->front->respond(s, status, &f, body, (size_t)blen);
+}
+
+/* ---- request head to upstream ---- */
 
 static char *join_field(struct jn_stream *s, struct jn_fields *f, const char *name,
                         const char *append)
@@ -169,8 +169,7 @@ static int add_forwarding_fields(struct jn_stream *s, struct jn_fields *f)
     return rc ? JN_ETOOBIG : 0;
 }
 
-/* Decimal form of v in the stream's arena (Content-Length values). */
-static struct jn_slice arena_u64(struct jn_stream *s, uint64_t v)
+struct jn_slice jn_stream_u64(struct jn_stream *s, uint64_t v)
 {
     char tmp[24];
     size_t n = 0;
@@ -184,10 +183,10 @@ static struct jn_slice arena_u64(struct jn_stream *s, uint64_t v)
 
 static int add_request_framing(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
 {
-    if (m->body == JN_H1_BODY_CHUNKED)
+    if (m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE)
         return jn_fields_add(f, cs("Transfer-Encoding"), cs("chunked"));
     if (m->body == JN_H1_BODY_LENGTH)
-        return jn_fields_add(f, cs("Content-Length"), arena_u64(s, m->content_length));
+        return jn_fields_add(f, cs("Content-Length"), jn_stream_u64(s, m->content_length));
     return 0;
 }
 
@@ -259,7 +258,7 @@ static int init_fields(struct jn_stream *s, const struct jn_h1_message *m, struc
     return 0;
 }
 
-static struct jn_stream *stream_new(struct jn_client *c, const struct jn_h1_message *m)
+struct jn_stream *jn_stream_new(struct jn_client *c, const struct jn_front_ops *front)
 {
     struct jn_worker *w = c->worker;
     struct jn_stream *s = w->stream_free;
@@ -276,15 +275,23 @@ static struct jn_stream *stream_new(struct jn_client *c, const struct jn_h1_mess
         jn_arena_init(&s->arena, 2048);
     }
     s->client = c;
+    s->front = front;
     s->gen = c->worker->gen;
     s->gen->users++;
     s->server = -1;
     s->t_start = jn_loop_now(&c->worker->loop);
-    s->head_request = m->method.len == 4 && memcmp(m->method.ptr, "HEAD", 4) == 0;
-    s->client_keep_alive = m->keep_alive && !c->close_after;
-    s->expect_continue = m->expect_continue;
-    jn_body_init(&s->req_body, m->body, m->content_length, m->body == JN_H1_BODY_CHUNKED);
     return s;
+}
+
+static void stream_init(struct jn_stream *s, const struct jn_h1_message *m)
+{
+    s->head_request = m->method.len == 4 && memcmp(m->method.ptr, "HEAD", 4) == 0;
+    s->client_keep_alive = m->keep_alive && !s->client->close_after;
+    s->expect_continue = m->expect_continue;
+    /* A body without a length (chunked, or an HTTP/2 stream's DATA up to
+     * its end) goes upstream chunked. */
+    bool chunk_out = m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE;
+    jn_body_init(&s->req_body, m->body, m->content_length, chunk_out);
 }
 
 static bool is_idempotent(struct jn_slice method)
@@ -302,8 +309,6 @@ static void respond_local(struct jn_stream *s)
     const struct jn_cfg_respond *r = &s->route->respond;
     struct jn_http_field fields[64];
     struct jn_fields f = { fields, 0, JN_ARRAY_LEN(fields) };
-    char len[24];
-    snprintf(len, sizeof(len), "%zu", r->body_len);
     for (size_t i = 0; i < r->nheaders && i < 32; i++)
         jn_fields_add(&f, cs(r->headers[i].name),
                       (struct jn_slice){ r->headers[i].value, r->headers[i].value_len });
@@ -311,21 +316,7 @@ static void respond_local(struct jn_stream *s)
     jn_chain_response(s, &resp, &f);
     jn_h1_strip_hop_by_hop(&f);
     jn_fields_set(&f, cs("X-Request-Id"), cs(s->request_id));
-    bool body_allowed = r->status >= 200 && r->status != 204 && r->status != 304;
-    if (body_allowed)
-        jn_fields_add(&f, cs("Content-Length"), cs(len));
-    bool close = !s->req_body.done || !s->client_keep_alive;
-    if (close) {
-        jn_fields_add(&f, cs("Connection"), cs("close"));
-        s->client_keep_alive = false;
-    }
-    struct jn_buf *out = jn_client_out(s->client);
-    jn_h1_write_response_head(out, r->status, &f);
-    if (body_allowed && !s->head_request)
-        jn_buf_put(out, r->body, r->body_len);
-    s->status = r->status;
-    s->bytes_sent = jn_buf_len(out);
-    s->phase = JN_STREAM_DONE;
+    s->front->respond(s, r->status, &f, r->body, r->body_len);
 }
 
 static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
@@ -346,7 +337,8 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     s->retryable = m->body == JN_H1_BODY_NONE && is_idempotent(m->method);
     s->phase = JN_STREAM_UPSTREAM;
     s->t_upstream = jn_loop_now(&s->client->worker->loop);
-    if (s->expect_continue && !s->req_body.done && s->req.version_minor >= 1)
+    if (s->expect_continue && !s->req_body.done && s->req.version_major == 1 &&
+        s->req.version_minor >= 1)
         jn_buf_put(jn_client_out(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     jn_proxy_connect(s, 0);
 }
@@ -363,12 +355,19 @@ static enum jn_filter_verdict strip_then_filter(struct jn_stream *s, struct jn_f
 
 void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
 {
-    struct jn_stream *s = stream_new(c, m);
+    struct jn_stream *s = jn_stream_new(c, &jn_front_h1);
     if (s == NULL) {
         jn_client_close(c);
         return;
     }
     c->stream = s;
+    jn_proxy_run(s, m);
+}
+
+void jn_proxy_run(struct jn_stream *s, const struct jn_h1_message *m)
+{
+    struct jn_client *c = s->client;
+    stream_init(s, m);
     struct jn_fields f;
     const char *err = "bad request";
     if (init_fields(s, m, &f) != 0) {
@@ -401,52 +400,28 @@ void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
     s->req.nfields = 0;
 }
 
-/* ---- relaying ---- */
-
-/* Client -> upstream: body bytes. Returns 1 on progress, 0 stalled, -1 when s ended. */
-static int pump_request(struct jn_stream *s)
+void jn_proxy_reject(struct jn_stream *s, const struct jn_h1_message *m, uint16_t status,
+                     const char *msg)
 {
-    struct jn_client *c = s->client;
-    if (s->req_body.done || s->req_write_failed)
-        return 0;
-    if (jn_buf_acquire(&c->worker->bufs, &s->req_out) != 0)
-        return 0;
-    int progress = 0;
-    for (int pass = 0; pass < 2 && !s->req_body.done; pass++) {
-        const char *err = NULL;
-        int rc = jn_body_pump(&s->req_body, &c->in, &s->req_out, &err);
-        if (rc < 0)
-            return bad_request_body(s, err);
-        progress |= rc;
-        /* Read only once what is buffered has been moved, so a client that
-         * sent its whole body and then shut its side is not mistaken for one
-         * that went away mid-body. */
-        if (pass == 1 || !c->can_read || jn_buf_room(&c->in) == 0)
-            break;
-        int n = jn_client_read(c);
-        if (n > 0) {
-            progress = 1;
-            jn_client_set_timer(c, JN_CT_BODY);
-        } else if (n == 0 || n == JN_EIO) {
-            c->eof = true;
-            if (jn_buf_empty(&c->in) && !s->req_body.done) {
-                s->error = "client closed during request body";
-                jn_client_close(c);
-                return -1;
-            }
-        }
-    }
-    return progress;
+    stream_init(s, m);
+    jn_request_id_new(s->gen->worker, s->request_id, sizeof(s->request_id));
+    s->method = jn_arena_strndup(&s->arena, m->method.ptr, m->method.len);
+    s->path = jn_arena_strndup(&s->arena, m->target.ptr, m->target.len);
+    s->req_body.done = true; /* never read */
+    s->client_keep_alive = false;
+    jn_stream_respond_error(s, status, msg);
 }
+
+/* ---- relaying ---- */
 
 /* Bad framing in the request body: 400 if the response has not begun,
  * otherwise the connection is cut (a status cannot change mid-response). */
-static int bad_request_body(struct jn_stream *s, const char *err)
+int jn_proxy_bad_body(struct jn_stream *s, const char *err)
 {
     s->error = err ? err : "invalid request body framing";
     jn_proxy_drop_upconn(s);
     if (s->resp_head_sent) {
-        jn_client_close(s->client);
+        s->front->abort(s);
         return -1;
     }
     jn_stream_respond_error(s, 400, "invalid request body framing");
@@ -500,34 +475,6 @@ static int read_upstream(struct jn_stream *s)
         return 0;
     jn_proxy_upstream_fail(s, 502, "connection reset while reading the response", JN_OUT_RESET);
     return -1;
-}
-
-static void add_response_framing(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
-{
-    bool chunk_out = false;
-    if (m->body == JN_H1_BODY_LENGTH || (s->head_request && m->content_length > 0)) {
-        jn_fields_add(f, cs("Content-Length"), arena_u64(s, m->content_length));
-    } else if (m->body == JN_H1_BODY_NONE) {
-        /* Content-Length: 0 (stripped with the other framing fields) must be
-         * said again, or the client would read the body up to the close. */
-        if (!s->head_request && m->status >= 200 && m->status != 204 && m->status != 304)
-            jn_fields_add(f, cs("Content-Length"), cs("0"));
-    } else if (m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE) {
-        /* HTTP/1.1 clients get chunked so the connection survives; 1.0
-         * clients get the body up to the close. */
-        chunk_out = s->req.version_minor >= 1;
-        if (chunk_out)
-            jn_fields_add(f, cs("Transfer-Encoding"), cs("chunked"));
-        else
-            s->client_keep_alive = false;
-    }
-    jn_body_init(&s->resp_body, m->body, m->content_length, chunk_out);
-    if (!s->req_body.done)
-        s->client_keep_alive = false; /* the rest of the request body is never read */
-    if (!s->client_keep_alive || s->client->close_after)
-        jn_fields_add(f, cs("Connection"), cs("close"));
-    else if (s->req.version_minor == 0)
-        jn_fields_add(f, cs("Connection"), cs("keep-alive"));
 }
 
 /* A response head larger than a pooled buffer, but within the limits, gets
@@ -602,10 +549,7 @@ static int handle_response_head(struct jn_stream *s)
         (clen = jn_sticky_set_cookie(s->up->cfg, s->up->sticky[s->server], cookie,
                                      sizeof(cookie))) > 0)
         jn_fields_add(&f, cs("Set-Cookie"), (struct jn_slice){ cookie, clen });
-    add_response_framing(s, &f, &m);
-    size_t before = jn_buf_len(&s->client->out);
-    jn_h1_write_response_head(jn_client_out(s->client), m.status, &f);
-    s->bytes_sent += jn_buf_len(&s->client->out) - before;
+    s->front->response_head(s, m.status, &f, &m);
     jn_buf_consume(&s->resp_in, (size_t)rc);
     s->resp_head_sent = true;
     /* The response header is in: from now on the response timeout bounds
@@ -616,20 +560,20 @@ static int handle_response_head(struct jn_stream *s)
 
 static int pump_response(struct jn_stream *s)
 {
-    struct jn_client *c = s->client;
     if (!s->resp_head_sent || s->resp_body.done)
         return 0;
-    if (jn_buf_acquire(&c->worker->bufs, &c->out) != 0)
+    struct jn_buf *out = s->front->body_out(s);
+    if (out == NULL)
         return 0;
     s->resp_body.src_eof = s->upstream_eof;
     const char *err = NULL;
-    size_t before = jn_buf_len(&c->out);
-    int rc = jn_body_pump(&s->resp_body, &s->resp_in, &c->out, &err);
+    size_t before = jn_buf_len(out);
+    int rc = jn_body_pump(&s->resp_body, &s->resp_in, out, &err);
     if (rc < 0) {
         jn_proxy_upstream_fail(s, 502, err ? err : "invalid response body framing", JN_OUT_RESET);
         return -1;
     }
-    s->bytes_sent += jn_buf_len(&c->out) - before;
+    s->bytes_sent += jn_buf_len(out) - before;
     if (!s->resp_body.done && s->upstream_eof && jn_buf_empty(&s->resp_in)) {
         jn_proxy_upstream_fail(s, 502, "upstream closed before the end of the response body", JN_OUT_RESET);
         return -1;
@@ -642,7 +586,7 @@ static int pump_response(struct jn_stream *s)
 /* One pass over every direction. Returns 1 on progress, 0 stalled, -1 when s ended. */
 static int relay_once(struct jn_stream *s)
 {
-    int p = pump_request(s);
+    int p = s->front->pump_request(s);
     if (p < 0 || s->phase != JN_STREAM_UPSTREAM)
         return -1;
     if (s->uc == NULL || !jn_proxy_check_connected(s))
@@ -662,27 +606,24 @@ static int relay_once(struct jn_stream *s)
     if ((rc = pump_response(s)) < 0)
         return -1;
     p |= rc;
-    size_t before = jn_buf_len(&s->client->out);
-    if (jn_client_flush(s->client) != 0) {
+    if ((rc = s->front->flush(s)) < 0) {
         s->error = "client write failed";
-        jn_client_close(s->client);
+        s->front->abort(s);
         return -1;
     }
-    return p | (jn_buf_len(&s->client->out) != before);
-}
-
-static bool stream_alive(struct jn_client *c, struct jn_stream *s)
-{
-    return !c->closed && c->stream == s;
+    return p | rc;
 }
 
 void jn_proxy_drive(struct jn_stream *s)
 {
     struct jn_client *c = s->client;
+    const struct jn_front_ops *front = s->front;
     bool moved = false;
+    if (s->logged)
+        return; /* over, waiting for its client side to let go of it */
     while (s->phase == JN_STREAM_UPSTREAM) {
         int rc = relay_once(s);
-        if (!stream_alive(c, s))
+        if (!front->alive(c, s))
             return;
         if (s->resp_body.done && s->resp_head_sent) {
             s->phase = JN_STREAM_DONE;
@@ -694,18 +635,20 @@ void jn_proxy_drive(struct jn_stream *s)
     }
     if (s->phase != JN_STREAM_DONE) {
         /* A client that stops reading (or sending its body) is timed out. */
-        if (moved && (!jn_buf_empty(&c->out) || !s->req_body.done))
-            jn_client_set_timer(c, JN_CT_BODY);
+        if (moved && (front->pending(s) || !s->req_body.done))
+            front->touch(s);
         return;
     }
-    if (jn_client_flush(c) != 0) {
-        jn_client_close(c);
+    if (front->flush(s) < 0) {
+        front->abort(s);
         return;
     }
-    if (jn_buf_empty(&c->out))
+    if (!front->alive(c, s))
+        return;
+    if (!front->pending(s))
         finish(s);
     else
-        jn_client_set_timer(c, JN_CT_BODY);
+        front->touch(s);
 }
 
 void jn_proxy_client_timeout(struct jn_stream *s)
@@ -767,10 +710,16 @@ static void account(struct jn_stream *s)
 
 static void finish(struct jn_stream *s)
 {
-    struct jn_client *c = s->client;
     release_upstream(s);
     account(s);
-    jn_client_stream_done(c, !s->client_keep_alive);
+    s->front->done(s);
+}
+
+void jn_stream_settle(struct jn_stream *s)
+{
+    s->phase = JN_STREAM_DONE;
+    release_upstream(s);
+    account(s);
 }
 
 void jn_stream_free(struct jn_stream *s)

@@ -10,6 +10,7 @@
 #include "balance/hash_key.h"
 #include "balance/sticky.h"
 #include "core/log.h"
+#include "http/front.h"
 #include "http/h1/h1_server.h"
 #include "http/proxy.h"
 
@@ -67,7 +68,7 @@ static void queue_ready(struct jn_upwait *w)
     if (s->phase != JN_STREAM_UPSTREAM || s->uc != NULL)
         return;
     jn_proxy_connect(s, 0);
-    jn_client_drive(s->client);
+    s->front->wake(s);
 }
 
 static void queue_expired(struct jn_upwait *w)
@@ -78,7 +79,7 @@ static void queue_expired(struct jn_upwait *w)
     jn_log(JN_LOG_WARN, "upstream %s: server %s: queue timeout (request %s)", s->up->cfg->name,
            s->up->cfg->servers[s->server].address, s->request_id);
     jn_stream_respond_error(s, 503, "upstream queue timeout");
-    jn_client_drive(s->client);
+    s->front->wake(s);
 }
 
 /* Sticky sessions first, then the balancer. Hashing balancers and sticky
@@ -201,7 +202,7 @@ void jn_proxy_upstream_fail(struct jn_stream *s, uint16_t status, const char *wh
     if (s->resp_head_sent) {
         s->error = why;
         s->client_keep_alive = false;
-        jn_client_close(s->client); /* frees s */
+        s->front->abort(s); /* may free s */
         return;
     }
     jn_stream_respond_error(s, status, why);
@@ -244,7 +245,8 @@ bool jn_proxy_judge_response(struct jn_stream *s, uint16_t status)
 
 static void upstream_event(struct jn_upconn *uc)
 {
-    jn_client_drive(((struct jn_stream *)uc->owner)->client);
+    struct jn_stream *s = uc->owner;
+    s->front->wake(s);
 }
 
 /* The connect or response deadline passed. */
@@ -252,10 +254,13 @@ static void upstream_timeout(struct jn_upconn *uc)
 {
     struct jn_stream *s = uc->owner;
     struct jn_client *c = s->client;
+    const struct jn_front_ops *front = s->front;
     if (uc->connected)
         jn_proxy_upstream_fail(s, 504, "upstream response timeout", JN_OUT_TIMEOUT);
     else
         jn_proxy_upstream_fail(s, 504, "upstream connect timeout", JN_OUT_CONNECT);
-    if (!c->closed)
-        jn_client_drive(c);
+    if (front->alive(c, s))
+        front->wake(s);
+    else if (!c->closed)
+        jn_client_drive(c); /* a reset stream of a connection that goes on */
 }

@@ -16,6 +16,8 @@
 #include "server/worker.h"
 
 struct jn_client;
+struct jn_front_ops;
+struct jn_h2_stream;
 
 enum jn_stream_phase {
     JN_STREAM_REQ_HEAD,   /* routing and filters */
@@ -26,6 +28,8 @@ enum jn_stream_phase {
 
 struct jn_stream {
     struct jn_client *client;   /* borrowed: the connection carrying it */
+    const struct jn_front_ops *front; /* static: how the client side is spoken */
+    struct jn_h2_stream *h2;    /* HTTP/2 only: the stream's frames side, owned by the connection */
     struct jn_gen *gen;         /* one use counted */
     struct jn_arena arena;      /* owns copies made for this request */
     enum jn_stream_phase phase;

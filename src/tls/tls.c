@@ -36,6 +36,7 @@ struct jn_tls_cert_ctx {
 struct jn_tls_server {
     struct jn_tls_cert_ctx *certs; /* owned; certs[0] is the default */
     size_t ncerts;
+    bool h2; /* ALPN offers h2 (http2.enabled) */
 };
 
 bool jn_tls_name_match(const char *pattern, const char *name)
@@ -77,15 +78,19 @@ static int servername_cb(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* Only http/1.1 for now; h2 joins the list when HTTP/2 arrives. A client
- * that offers neither goes on without ALPN rather than being refused. */
+/* h2 first (when enabled), then http/1.1. A client that offers neither
+ * goes on without ALPN, and so with HTTP/1.1, rather than being refused.
+ * SSL_select_next_proto walks the server's list in order, so a client
+ * offering both gets h2 whatever its own order. */
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
-    static const unsigned char protos[] = "\x08http/1.1";
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
+    const struct jn_tls_server *s = arg;
+    const unsigned char *protos = s->h2 ? both : both + 3;
+    unsigned int len = s->h2 ? sizeof(both) - 1 : sizeof(both) - 4;
     unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, protos, sizeof(protos) - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, protos, len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
@@ -137,7 +142,7 @@ static int ctx_setup(SSL_CTX *ctx, struct jn_tls_server *s, const struct jn_cfg_
     SSL_CTX_set_session_id_context(ctx, session_context, sizeof(session_context) - 1);
     SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, s);
-    SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, s);
     SSL_CTX_set_default_passwd_cb(ctx, no_password);
     return 0;
 }
@@ -274,6 +279,20 @@ fail:
     cert_ctx_free(&c);
     ERR_clear_error();
     return rc != 0 ? rc : JN_EINVAL;
+}
+
+void jn_tls_server_offer_h2(struct jn_tls_server *s, bool on)
+{
+    s->h2 = on;
+}
+
+bool jn_tls_alpn_is_h2(const struct jn_transport *t)
+{
+    const unsigned char *p = NULL;
+    unsigned int len = 0;
+    if (t->ssl != NULL)
+        SSL_get0_alpn_selected(t->ssl, &p, &len);
+    return len == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 void jn_tls_server_free(struct jn_tls_server *s)

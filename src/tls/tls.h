@@ -30,6 +30,11 @@ struct jn_tls_server *jn_tls_server_new(void);
 int jn_tls_server_add(struct jn_tls_server *s, const struct jn_cfg_tls *tls,
                       const struct jn_cfg_tls_cert *cert, enum jn_tls_fault *fault, char *err,
                       size_t errcap);
+/* Whether ALPN offers h2 besides http/1.1 (set once the whole
+ * configuration is read, before any connection). */
+void jn_tls_server_offer_h2(struct jn_tls_server *s, bool on);
+/* True when the handshake on t chose h2 by ALPN. */
+bool jn_tls_alpn_is_h2(const struct jn_transport *t);
 /* Frees every context (connections keep their own references). NULL is fine. */
 void jn_tls_server_free(struct jn_tls_server *s);
 

@@ -128,12 +128,6 @@ def test_sni_picks_the_certificate(tls_junction):
     assert "CN = default.test" in subject_for(j.port, None)[0]
 
 
-def test_alpn_selects_http11_only(tls_junction):
-    j = tls_junction()
-    _, alpn = subject_for(j.port, "a.test")
-    assert alpn == "ALPN protocol: http/1.1"
-
-
 def test_min_version_13_refuses_a_tls12_client(tls_junction, certs):
     j = tls_junction(tls_extra='      min_version: "1.3"', expect_errors=False)
     assert curl(j.port, "a.test", "--tls-max", "1.2", certs=certs).returncode != 0

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "http/h2/h2_server.h"
 #include "http/proxy.h"
 #include "tls/tls.h"
 
@@ -40,6 +41,10 @@ static void client_timeout(struct jn_loop *loop, struct jn_timer *t)
     }
     if (c->lingering) {
         jn_client_close(c);
+        return;
+    }
+    if (c->h2 != NULL) {
+        jn_h2_timeout(c);
         return;
     }
     if (c->stream != NULL) {
@@ -212,6 +217,26 @@ static bool make_room_for_head(struct jn_client *c)
     return jn_buf_grow(&c->in, limit) == 0;
 }
 
+/* HTTP/2 with prior knowledge (h2c, or h2 over TLS without ALPN) starts
+ * with its preface where the first request would be. Returns 1 when the
+ * connection turned to HTTP/2, JN_EAGAIN while the bytes so far are a
+ * beginning of the preface, 0 for HTTP/1, JN_ENOMEM (c closed). */
+static int h2_preface(struct jn_client *c)
+{
+    if (c->requests > 0 || !c->worker->gen->cfg->http2.enabled || jn_buf_empty(&c->in))
+        return 0;
+    int rc = jn_h2_preface(jn_buf_head(&c->in), jn_buf_len(&c->in));
+    if (rc == JN_EAGAIN && c->eof)
+        return 0; /* never complete: HTTP/1 answers it */
+    if (rc != 1)
+        return rc;
+    if (jn_h2_start(c) != 0) {
+        jn_client_close(c);
+        return JN_ENOMEM;
+    }
+    return 1;
+}
+
 /* Tries to start the next request from c->in. Returns true when one started,
  * false when more bytes are needed or the connection is ending. */
 static bool next_request(struct jn_client *c)
@@ -227,7 +252,10 @@ static bool next_request(struct jn_client *c)
          * answered with 404) must not be taken for a new one. */
         if (c->close_after)
             return false;
-        if (!jn_buf_empty(&c->in)) {
+        int h2 = h2_preface(c);
+        if (h2 == 1 || h2 == JN_ENOMEM)
+            return h2 == 1;
+        if (h2 == 0 && !jn_buf_empty(&c->in)) {
             struct jn_h1_message msg;
             int rc = jn_h1_parse_request(jn_buf_head(&c->in), jn_buf_len(&c->in), &lim, hdrs,
                                          MAX_HEADER_FIELDS, &c->scan, &msg);
@@ -267,6 +295,10 @@ static bool client_handshake(struct jn_client *c)
     int rc = jn_tls_handshake(&c->tp, &why);
     if (rc == 0) {
         jn_client_set_timer(c, JN_CT_IDLE);
+        if (jn_tls_alpn_is_h2(&c->tp) && jn_h2_start(c) != 0) {
+            jn_client_close(c);
+            return false;
+        }
         return true;
     }
     if (rc == JN_EAGAIN) {
@@ -291,6 +323,10 @@ void jn_client_drive(struct jn_client *c)
         return;
     }
     while (!c->closed) {
+        if (c->h2 != NULL) {
+            jn_h2_drive(c);
+            return;
+        }
         if (c->stream != NULL) {
             jn_proxy_drive(c->stream);
             if (c->stream != NULL || c->closed)
@@ -351,6 +387,8 @@ void jn_client_close(struct jn_client *c)
         c->stream = NULL;
         jn_stream_free(s);
     }
+    c->closed = true; /* streams freed below must not drive it */
+    jn_h2_free(c);
     jn_timer_stop(&w->loop, &c->timer);
     jn_io_del(&w->loop, &c->io);
     jn_tls_conn_shutdown(&c->tp);
@@ -384,7 +422,10 @@ void jn_clients_drain(struct jn_worker *w)
     struct jn_client *c = w->clients;
     while (c != NULL) {
         struct jn_client *next = c->next;
-        if (c->stream == NULL && jn_buf_empty(&c->in) && jn_buf_empty(&c->out))
+        if (c->h2 != NULL) {
+            jn_h2_shutdown(c);
+            jn_h2_drive(c); /* may close c: next was taken first */
+        } else if (c->stream == NULL && jn_buf_empty(&c->in) && jn_buf_empty(&c->out))
             jn_client_close(c);
         else
             c->close_after = true;

@@ -14,6 +14,7 @@
 #include "server/worker.h"
 
 struct jn_stream;
+struct jn_h2_conn;
 
 enum jn_client_timer { JN_CT_IDLE, JN_CT_HEADER, JN_CT_BODY };
 
@@ -28,6 +29,7 @@ struct jn_client {
     struct jn_buf out;                 /* bytes to the client (pooled, released when idle) */
     struct jn_h1_scan scan;
     struct jn_stream *stream;          /* owned: the request being answered */
+    struct jn_h2_conn *h2;             /* owned: set when the connection speaks HTTP/2 */
     bool can_read, can_write;          /* edge-triggered readiness not yet consumed */
     bool hup;                          /* the client closed or failed: read until EOF */
     bool eof;                          /* the client shut its sending side */
