@@ -26,6 +26,9 @@ enum jn_stream_phase {
 
 struct jn_stream {
     struct jn_client *client;   /* borrowed: the connection carrying it */
+    const char *tls_client_subject; /* borrowed from the connection, which outlives the stream:
+                                       its verified TLS client certificate subject (RFC 2253),
+                                       NULL without one; what policies read */
     struct jn_gen *gen;         /* one use counted */
     struct jn_arena arena;      /* owns copies made for this request */
     enum jn_stream_phase phase;
