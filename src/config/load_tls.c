@@ -217,7 +217,8 @@ void jn_ld_listener_tls(struct jn_ld *ld, struct jn_cfg_listener *l)
     struct jn_cfg_tls *tls = l->tls;
     if (tls == NULL)
         return;
-    tls->server = jn_tls_server_new(tls->ticket_key_rotation); /* owned by the snapshot from here on */
+    /* Owned by the snapshot from here on. */
+    tls->server = jn_tls_server_new(tls->ticket_key_rotation);
     if (tls->server == NULL) {
         jn_ld_oom(ld);
         return;

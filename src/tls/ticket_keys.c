@@ -59,8 +59,8 @@ static uint64_t steps_due(const struct jn_ticket_keys *k, uint64_t due, uint64_t
  * ring is left as it was). */
 static int rotate_if_due(struct jn_ticket_keys *k, uint64_t now)
 {
-    uint64_t steps = steps_due(k, atomic_load_explicit(&k->next_rotation, memory_order_acquire),
-                               now);
+    uint64_t steps =
+        steps_due(k, atomic_load_explicit(&k->next_rotation, memory_order_acquire), now);
     if (steps == 0)
         return 0;
     struct jn_ticket_key fresh[JN_TICKET_KEYS];

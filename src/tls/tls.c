@@ -28,7 +28,6 @@
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-
 /* One certificate: its context and the DNS names it answers for. */
 struct jn_tls_cert_ctx {
     SSL_CTX *ctx; /* owned */
@@ -167,8 +166,7 @@ static int set_session_context(SSL_CTX *ctx, const struct jn_cfg_tls *tls)
     EVP_MD_CTX *d = EVP_MD_CTX_new();
     int ok = d != NULL && EVP_DigestInit_ex(d, EVP_sha256(), NULL) == 1 &&
              EVP_DigestUpdate(d, "junction", 8) == 1 && EVP_DigestUpdate(d, &verify, 1) == 1 &&
-             EVP_DigestUpdate(d, ca, strlen(ca) + 1) == 1 &&
-             EVP_DigestFinal_ex(d, md, &mdlen) == 1;
+             EVP_DigestUpdate(d, ca, strlen(ca) + 1) == 1 && EVP_DigestFinal_ex(d, md, &mdlen) == 1;
     EVP_MD_CTX_free(d);
     if (mdlen > SSL_MAX_SID_CTX_LENGTH)
         mdlen = SSL_MAX_SID_CTX_LENGTH;

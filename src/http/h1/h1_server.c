@@ -266,8 +266,7 @@ static bool client_handshake(struct jn_client *c)
     const char *why = NULL;
     int rc = jn_tls_handshake(&c->tp, &why);
     if (rc == 0 && jn_tls_client_subject(&c->tp, &c->tls_subject) != 0) {
-        jn_log(JN_LOG_ERR, "client %s: out of memory for the client certificate subject",
-               c->peer);
+        jn_log(JN_LOG_ERR, "client %s: out of memory for the client certificate subject", c->peer);
         jn_client_close(c);
         return false;
     }
