@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import wait_for
+from conftest import BIN, wait_for
 
 CONF = """
 workers: 1
@@ -317,7 +317,6 @@ routes:
 
 
 def check(conf):
-    from conftest import BIN
     return subprocess.run([BIN, "check", "-c", conf], capture_output=True, text=True, timeout=30)
 
 
