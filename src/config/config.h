@@ -73,6 +73,13 @@ struct jn_cfg_tls_cert {
 
 enum jn_tls_version { JN_TLS_1_2, JN_TLS_1_3 };
 
+/* Client certificates (mTLS): none asked, or asked and verified. */
+enum jn_tls_verify {
+    JN_TLS_VERIFY_NONE,     /* no client_ca: no certificate is asked for */
+    JN_TLS_VERIFY_REQUIRED, /* a valid certificate or no handshake */
+    JN_TLS_VERIFY_OPTIONAL, /* asked for; verified when sent; none is fine */
+};
+
 /* A listener's tls: section (docs/tls.md). */
 struct jn_cfg_tls {
     struct jn_cfg_tls_cert *certs; /* the first is the default */
@@ -80,8 +87,13 @@ struct jn_cfg_tls {
     enum jn_tls_version min_version; /* default 1.2 */
     char *ciphers;      /* TLS 1.2 cipher list; NULL = Junction's modern default */
     char *ciphersuites; /* TLS 1.3 suites; NULL = OpenSSL's default */
+    char *client_ca;                  /* PEM bundle of client CAs; NULL = no client certificate */
+    enum jn_tls_verify verify_client; /* required when client_ca is set, unless written */
+    char *client_subject_header;      /* forwards the verified subject; NULL = not forwarded */
+    uint64_t ticket_key_rotation;     /* ms between session ticket key rotations, default 1h */
     struct jn_tls_server *server; /* owned: OpenSSL contexts made at load, freed with the snapshot */
     struct jn_cfg_pos ciphers_pos, ciphersuites_pos; /* for error messages */
+    struct jn_cfg_pos client_ca_pos, verify_client_pos, client_subject_header_pos;
 };
 
 struct jn_cfg_listener {

@@ -1,7 +1,8 @@
-/* The tls: section of a listener: certificates, versions and ciphers. The
- * certificates and keys are loaded here, at configuration load, so that a
- * file that cannot be used stops start-up (and `junction check`) with its
- * name and position instead of failing the first handshake. */
+/* The tls: section of a listener: certificates, versions, ciphers, client
+ * certificates and session ticket keys. Certificates, keys and CA files are
+ * loaded here, at configuration load, so that a file that cannot be used
+ * stops start-up (and `junction check`) with its name and position instead
+ * of failing the first handshake. */
 #include <stddef.h>
 #include <string.h>
 
@@ -88,21 +89,102 @@ static void jn_ld_set_certificates(struct jn_ld *ld, const struct jn_ld_key *key
     }
 }
 
+/* client_ca: the CA bundle, loaded with the contexts (jn_ld_listener_tls). */
+static void jn_ld_set_client_ca(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                                void *obj)
+{
+    struct jn_cfg_tls *tls = obj;
+    char *s = jn_ld_string(ld, value, key->name, "a file path");
+    if (s == NULL)
+        return;
+    if (s[0] == '\0') {
+        jn_ld_error(ld, value, "%s: must not be empty", key->name);
+        return;
+    }
+    tls->client_ca = s;
+    tls->client_ca_pos = jn_ld_pos(ld, value);
+}
+
+static void jn_ld_set_verify_client(struct jn_ld *ld, const struct jn_ld_key *key,
+                                    yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_tls *tls = obj;
+    const char *s = jn_ld_scalar(ld, value, key->name, "required or optional");
+    if (s == NULL)
+        return;
+    if (strcmp(s, "required") == 0)
+        tls->verify_client = JN_TLS_VERIFY_REQUIRED;
+    else if (strcmp(s, "optional") == 0)
+        tls->verify_client = JN_TLS_VERIFY_OPTIONAL;
+    else {
+        jn_ld_error(ld, value, "%s: invalid value %s (expected one of: required, optional)",
+                    key->name, jn_ld_quote(ld, s, strlen(s)));
+        return;
+    }
+    tls->verify_client_pos = jn_ld_pos(ld, value);
+}
+
+static void jn_ld_set_subject_header(struct jn_ld *ld, const struct jn_ld_key *key,
+                                     yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_tls *tls = obj;
+    char *s = jn_ld_string(ld, value, key->name, "a header name");
+    if (s == NULL)
+        return;
+    if (!jn_ld_is_token(s, strlen(s))) {
+        jn_ld_error(ld, value, "%s: %s is not a valid header name", key->name,
+                    jn_ld_quote(ld, s, strlen(s)));
+        return;
+    }
+    tls->client_subject_header = s;
+    tls->client_subject_header_pos = jn_ld_pos(ld, value);
+}
+
+#define JN_HOUR_MS (60 * 60 * 1000)
+
 static const struct jn_ld_key jn_tls_keys[] = {
     JN_LD_REQ("certificates", jn_ld_set_certificates, 0),
     JN_LD_KEY("min_version", jn_ld_set_tls_version, 0),
     JN_LD_KEY("ciphers", jn_ld_set_cipher_string, 0),
     JN_LD_KEY("ciphersuites", jn_ld_set_cipher_string, 0),
+    JN_LD_KEY("client_ca", jn_ld_set_client_ca, 0),
+    JN_LD_KEY("verify_client", jn_ld_set_verify_client, 0),
+    JN_LD_KEY("client_subject_header", jn_ld_set_subject_header, 0),
+    JN_LD_NUM("ticket_key_rotation", jn_ld_set_duration,
+              offsetof(struct jn_cfg_tls, ticket_key_rotation), 1000, 7 * 24 * JN_HOUR_MS),
 };
 static const struct jn_ld_table jn_tls_table = JN_LD_TABLE("tls", jn_tls_keys);
+
+/* verify_client and client_subject_header mean nothing without client_ca:
+ * refused rather than silently ignored. */
+static void jn_ld_tls_client_auth(struct jn_ld *ld, struct jn_cfg_tls *tls)
+{
+    if (tls->client_ca == NULL) {
+        if (tls->verify_client != JN_TLS_VERIFY_NONE)
+            jn_ld_error_at(ld, tls->verify_client_pos,
+                           "verify_client: needs client_ca (the CAs that sign client "
+                           "certificates)");
+        if (tls->client_subject_header != NULL)
+            jn_ld_error_at(ld, tls->client_subject_header_pos,
+                           "client_subject_header: needs client_ca (no client certificate "
+                           "is asked for without it)");
+        return;
+    }
+    if (tls->verify_client == JN_TLS_VERIFY_NONE)
+        tls->verify_client = JN_TLS_VERIFY_REQUIRED;
+}
 
 void jn_ld_set_tls(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value, void *obj)
 {
     struct jn_cfg_listener *l = obj;
     struct jn_cfg_tls *tls = jn_ld_calloc(ld, 1, sizeof(*tls));
     size_t before = ld->nerrors;
-    if (tls == NULL || !jn_ld_map(ld, value, &jn_tls_table, tls, NULL))
+    if (tls == NULL)
         return;
+    tls->ticket_key_rotation = JN_HOUR_MS;
+    if (!jn_ld_map(ld, value, &jn_tls_table, tls, NULL))
+        return;
+    jn_ld_tls_client_auth(ld, tls);
     /* A section with errors is not half used: the contexts are built from
      * a section that read cleanly (jn_ld_listener_tls). */
     if (ld->nerrors == before)
@@ -123,6 +205,8 @@ static struct jn_cfg_pos jn_ld_tls_fault_pos(const struct jn_cfg_tls *tls,
         return tls->ciphers_pos.line ? tls->ciphers_pos : c->pos;
     case JN_TLS_FAULT_CIPHERSUITES:
         return tls->ciphersuites_pos.line ? tls->ciphersuites_pos : c->pos;
+    case JN_TLS_FAULT_CLIENT_CA:
+        return tls->client_ca_pos;
     default:
         return c->pos;
     }
@@ -133,7 +217,8 @@ void jn_ld_listener_tls(struct jn_ld *ld, struct jn_cfg_listener *l)
     struct jn_cfg_tls *tls = l->tls;
     if (tls == NULL)
         return;
-    tls->server = jn_tls_server_new(); /* owned by the snapshot from here on */
+    /* Owned by the snapshot from here on. */
+    tls->server = jn_tls_server_new(tls->ticket_key_rotation);
     if (tls->server == NULL) {
         jn_ld_oom(ld);
         return;
@@ -145,8 +230,9 @@ void jn_ld_listener_tls(struct jn_ld *ld, struct jn_cfg_listener *l)
             continue;
         ld->nerrors++;
         jn_cfg_error(ld->errs, jn_ld_tls_fault_pos(tls, &tls->certs[i], fault), "tls: %s", err);
-        /* A bad cipher string would be reported once per certificate. */
-        if (fault == JN_TLS_FAULT_CIPHERS || fault == JN_TLS_FAULT_CIPHERSUITES)
+        /* A bad cipher string or CA file would be reported once per certificate. */
+        if (fault == JN_TLS_FAULT_CIPHERS || fault == JN_TLS_FAULT_CIPHERSUITES ||
+            fault == JN_TLS_FAULT_CLIENT_CA)
             return;
     }
 }

@@ -144,6 +144,26 @@ static void take_request_id(struct jn_stream *s, struct jn_fields *f)
     }
 }
 
+/* The tls: section of the listener the stream came in on, or NULL. */
+static const struct jn_cfg_tls *listener_tls(const struct jn_stream *s)
+{
+    return s->gen->cfg->listeners[s->client->listener->index].tls;
+}
+
+/* A client certificate subject header is Junction's word alone: any field a
+ * client sent under a name that some listener forwards the subject in is
+ * dropped, on every listener (a plain-text one too: its requests may reach
+ * the same upstreams), before routing and filters see the request. */
+static void strip_client_subject_fields(const struct jn_stream *s, struct jn_fields *f)
+{
+    const struct jn_config *cfg = s->gen->cfg;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct jn_cfg_tls *tls = cfg->listeners[i].tls;
+        if (tls != NULL && tls->client_subject_header != NULL)
+            jn_fields_remove(f, tls->client_subject_header);
+    }
+}
+
 static int add_forwarding_fields(struct jn_stream *s, struct jn_fields *f)
 {
     char *xff = join_field(s, f, "x-forwarded-for", s->client->peer);
@@ -166,6 +186,9 @@ static int add_forwarding_fields(struct jn_stream *s, struct jn_fields *f)
     else if (s->req.authority.ptr == NULL || s->req.authority.len == 0)
         rc |= jn_fields_set(f, cs("Host"), cs(s->up->cfg->servers[s->server].address));
     rc |= jn_fields_set(f, cs("X-Request-Id"), cs(s->request_id));
+    const struct jn_cfg_tls *tls = listener_tls(s);
+    if (tls != NULL && tls->client_subject_header != NULL && s->tls_client_subject != NULL)
+        rc |= jn_fields_set(f, cs(tls->client_subject_header), cs(s->tls_client_subject));
     return rc ? JN_ETOOBIG : 0;
 }
 
@@ -253,8 +276,9 @@ static int init_fields(struct jn_stream *s, const struct jn_h1_message *m, struc
     for (size_t i = 0; i < m->nheaders; i++)
         s->fields[i] = (struct jn_http_field){ m->headers[i].name, m->headers[i].value };
     *f = (struct jn_fields){ s->fields, m->nheaders, s->fields_cap };
+    strip_client_subject_fields(s, f);
     s->req.fields = s->fields;
-    s->req.nfields = m->nheaders;
+    s->req.nfields = f->n;
     return 0;
 }
 
@@ -276,6 +300,7 @@ struct jn_stream *jn_stream_new(struct jn_client *c, const struct jn_front_ops *
     }
     s->client = c;
     s->front = front;
+    s->tls_client_subject = c->tls_subject;
     s->gen = c->worker->gen;
     s->gen->users++;
     s->server = -1;

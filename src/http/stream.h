@@ -30,6 +30,9 @@ struct jn_stream {
     struct jn_client *client;   /* borrowed: the connection carrying it */
     const struct jn_front_ops *front; /* static: how the client side is spoken */
     struct jn_h2_stream *h2;    /* HTTP/2 only: the stream's frames side, owned by the connection */
+    const char *tls_client_subject; /* borrowed from the connection, which outlives the stream:
+                                       its verified TLS client certificate subject (RFC 2253),
+                                       NULL without one; what policies read */
     struct jn_gen *gen;         /* one use counted */
     struct jn_arena arena;      /* owns copies made for this request */
     enum jn_stream_phase phase;

@@ -1,17 +1,23 @@
 /* TLS termination with OpenSSL 3: one SSL_CTX per certificate of a listener,
- * the certificate chosen by SNI, and the non-blocking TLS transport that a
+ * the certificate chosen by SNI, client certificates, session tickets under
+ * the listener's rotating keys, and the non-blocking TLS transport that a
  * client connection reads and writes through. */
 #include "tls/tls.h"
 
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/common.h"
+#include "tls/ticket_keys.h"
 
 /* Mozilla's "intermediate" TLS 1.2 list: forward secrecy and AEAD only.
  * DHE is left out: it needs parameters and is slow, and every client that
@@ -21,10 +27,6 @@
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-
-/* The session cache is keyed by this context: every context of a listener
- * uses the same, so that a session survives the switch made by SNI. */
-static const unsigned char session_context[] = "junction";
 
 /* One certificate: its context and the DNS names it answers for. */
 struct jn_tls_cert_ctx {
@@ -37,6 +39,7 @@ struct jn_tls_server {
     struct jn_tls_cert_ctx *certs; /* owned; certs[0] is the default */
     size_t ncerts;
     bool h2; /* ALPN offers h2 (http2.enabled) */
+    struct jn_ticket_keys *tickets; /* owned: shared by every context and worker */
 };
 
 bool jn_tls_name_match(const char *pattern, const char *name)
@@ -110,6 +113,71 @@ static const char *ssl_reason(void)
     return r ? r : "unknown OpenSSL error";
 }
 
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Session tickets under the listener's ring of keys (ticket_keys.c): the
+ * newest key encrypts, an older one of the ring decrypts and asks for a new
+ * ticket (2), an unknown name means a full handshake (0). Encryption that
+ * fails issues no ticket rather than failing the handshake. */
+static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
+                         EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int enc)
+{
+    struct jn_tls_server *s = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    struct jn_ticket_key key;
+    int rc;
+    if (enc) {
+        rc = jn_ticket_keys_current(s->tickets, monotonic_ms(), &key) == 0 &&
+                     RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) == 1 &&
+                     EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key.aes, iv) == 1
+                 ? 1
+                 : 0;
+        if (rc == 1)
+            memcpy(name, key.name, sizeof(key.name));
+    } else {
+        rc = (int)jn_ticket_keys_find(s->tickets, name, monotonic_ms(), &key);
+        if (rc != 0 && EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key.aes, iv) != 1)
+            rc = 0;
+    }
+    if (rc != 0) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac, sizeof(key.hmac)),
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+            OSSL_PARAM_construct_end(),
+        };
+        if (EVP_MAC_CTX_set_params(mac, params) != 1)
+            rc = 0;
+    }
+    OPENSSL_cleanse(&key, sizeof(key));
+    return rc;
+}
+
+/* The session id context: sessions (cached or in tickets) resume only where
+ * it is the same. Every context of a listener has the same, so that a
+ * session survives the switch made by SNI; it covers the client certificate
+ * settings, so that a session made where no certificate was verified can
+ * never resume where one must be (OpenSSL also refuses to resume without
+ * one when it verifies peers). */
+static int set_session_context(SSL_CTX *ctx, const struct jn_cfg_tls *tls)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char verify = (char)('0' + tls->verify_client);
+    const char *ca = tls->client_ca ? tls->client_ca : "";
+    EVP_MD_CTX *d = EVP_MD_CTX_new();
+    int ok = d != NULL && EVP_DigestInit_ex(d, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(d, "junction", 8) == 1 && EVP_DigestUpdate(d, &verify, 1) == 1 &&
+             EVP_DigestUpdate(d, ca, strlen(ca) + 1) == 1 && EVP_DigestFinal_ex(d, md, &mdlen) == 1;
+    EVP_MD_CTX_free(d);
+    if (mdlen > SSL_MAX_SID_CTX_LENGTH)
+        mdlen = SSL_MAX_SID_CTX_LENGTH;
+    return ok && SSL_CTX_set_session_id_context(ctx, md, mdlen) == 1 ? 0 : JN_EINVAL;
+}
+
 /* Settings shared by every context of a listener. */
 static int ctx_setup(SSL_CTX *ctx, struct jn_tls_server *s, const struct jn_cfg_tls *tls,
                      enum jn_tls_fault *fault)
@@ -137,9 +205,14 @@ static int ctx_setup(SSL_CTX *ctx, struct jn_tls_server *s, const struct jn_cfg_
         return JN_EINVAL;
     }
     /* Resumption: a server-side session cache (TLS 1.2 session ids) and
-     * tickets with OpenSSL's own keys (made at start, not rotated yet). */
+     * tickets under the listener's rotating keys. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_set_session_id_context(ctx, session_context, sizeof(session_context) - 1);
+    if (set_session_context(ctx, tls) != 0) {
+        *fault = JN_TLS_FAULT_OTHER;
+        return JN_EINVAL;
+    }
+    SSL_CTX_set_app_data(ctx, s);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb);
     SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, s);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, s);
@@ -157,6 +230,29 @@ static bool readable(const char *path, char *err, size_t errcap)
     }
     fclose(f);
     return true;
+}
+
+/* Client certificates: the CAs that sign them (also named to clients in
+ * the CertificateRequest) and whether one is required. */
+static int client_auth_setup(SSL_CTX *ctx, const struct jn_cfg_tls *tls, char *err, size_t errcap)
+{
+    if (tls->verify_client == JN_TLS_VERIFY_NONE || tls->client_ca == NULL)
+        return 0;
+    if (!readable(tls->client_ca, err, errcap))
+        return JN_EINVAL;
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(tls->client_ca);
+    if (names == NULL || SSL_CTX_load_verify_locations(ctx, tls->client_ca, NULL) != 1) {
+        snprintf(err, errcap, "cannot load client CA %s: %s", tls->client_ca,
+                 ERR_peek_error() ? ssl_reason() : "no certificate in the file");
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        return JN_EINVAL;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names); /* takes names */
+    int mode = SSL_VERIFY_PEER;
+    if (tls->verify_client == JN_TLS_VERIFY_REQUIRED)
+        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, NULL);
+    return 0;
 }
 
 static int load_pair(SSL_CTX *ctx, const struct jn_cfg_tls_cert *cert, enum jn_tls_fault *fault,
@@ -230,9 +326,17 @@ static int cert_names(struct jn_tls_cert_ctx *c, X509 *x)
     return rc;
 }
 
-struct jn_tls_server *jn_tls_server_new(void)
+struct jn_tls_server *jn_tls_server_new(uint64_t ticket_key_rotation_ms)
 {
-    return calloc(1, sizeof(struct jn_tls_server));
+    struct jn_tls_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->tickets = jn_ticket_keys_new(ticket_key_rotation_ms, monotonic_ms());
+    if (s->tickets == NULL) {
+        free(s);
+        return NULL;
+    }
+    return s;
 }
 
 static void cert_ctx_free(struct jn_tls_cert_ctx *c)
@@ -265,6 +369,10 @@ int jn_tls_server_add(struct jn_tls_server *s, const struct jn_cfg_tls *tls,
                      *fault == JN_TLS_FAULT_CIPHERS ? "ciphers" : "ciphersuites");
         else
             snprintf(err, errcap, "%s", ssl_reason());
+        goto fail;
+    }
+    if (client_auth_setup(c.ctx, tls, err, errcap) != 0) {
+        *fault = JN_TLS_FAULT_CLIENT_CA;
         goto fail;
     }
     if ((rc = load_pair(c.ctx, cert, fault, err, errcap)) != 0)
@@ -302,6 +410,7 @@ void jn_tls_server_free(struct jn_tls_server *s)
     for (size_t i = 0; i < s->ncerts; i++)
         cert_ctx_free(&s->certs[i]);
     free(s->certs);
+    jn_ticket_keys_free(s->tickets);
     free(s);
 }
 
@@ -414,6 +523,32 @@ int jn_tls_handshake(struct jn_transport *t, const char **why)
         *why = jn_tls_closed_in_handshake;
     ERR_clear_error();
     return JN_EIO;
+}
+
+int jn_tls_client_subject(const struct jn_transport *t, char **subject)
+{
+    *subject = NULL;
+    X509 *peer = t->ssl != NULL ? SSL_get0_peer_certificate(t->ssl) : NULL;
+    /* Only a verified certificate: without client_ca none is asked for, and
+     * with it a failed verification fails the handshake. */
+    if (peer == NULL || SSL_get_verify_result(t->ssl) != X509_V_OK)
+        return 0;
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long n = 0;
+    if (b == NULL || X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) < 0 ||
+        (n = BIO_get_mem_data(b, &data)) < 0 || (*subject = malloc((size_t)n + 1)) == NULL) {
+        BIO_free(b);
+        ERR_clear_error();
+        return JN_ENOMEM;
+    }
+    /* RFC 2253 escaping leaves no control or 8-bit byte; kept for safety,
+     * since the subject may go into a header. */
+    for (long i = 0; i < n; i++)
+        (*subject)[i] = data[i] >= 0x20 && data[i] < 0x7f ? data[i] : '?';
+    (*subject)[n] = '\0';
+    BIO_free(b);
+    return 0;
 }
 
 void jn_tls_conn_shutdown(struct jn_transport *t)

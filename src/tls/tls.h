@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "net/transport.h"
@@ -17,16 +18,20 @@ enum jn_tls_fault {
     JN_TLS_FAULT_KEY,          /* the key file, or a key that does not match */
     JN_TLS_FAULT_CIPHERS,      /* the ciphers string */
     JN_TLS_FAULT_CIPHERSUITES, /* the ciphersuites string */
+    JN_TLS_FAULT_CLIENT_CA,    /* the client_ca file */
     JN_TLS_FAULT_OTHER,        /* out of memory or an OpenSSL failure */
 };
 
 struct jn_tls_server;
 
-/* An empty server (no certificate yet). Returns NULL when out of memory. */
-struct jn_tls_server *jn_tls_server_new(void);
+/* An empty server (no certificate yet) with its ring of session ticket keys,
+ * rotated every ticket_key_rotation_ms (> 0). Returns NULL when out of
+ * memory. */
+struct jn_tls_server *jn_tls_server_new(uint64_t ticket_key_rotation_ms);
 /* Loads one certificate (PEM chain) and its key into a new OpenSSL context
- * set up from tls (versions, ciphers, ALPN, sessions). The first one added is
- * the default. Returns 0, or JN_EINVAL with *fault and a message in err. */
+ * set up from tls (versions, ciphers, ALPN, sessions and tickets, client
+ * certificates). The first one added is the default. Returns 0, or JN_EINVAL
+ * with *fault and a message in err. */
 int jn_tls_server_add(struct jn_tls_server *s, const struct jn_cfg_tls *tls,
                       const struct jn_cfg_tls_cert *cert, enum jn_tls_fault *fault, char *err,
                       size_t errcap);
@@ -54,6 +59,11 @@ int jn_tls_handshake(struct jn_transport *t, const char **why);
 /* The *why of a peer that closed during the handshake (compare by address):
  * TCP probes do that all day, so it is not worth an info line. */
 extern const char jn_tls_closed_in_handshake[];
+/* After the handshake: the subject of the client's verified certificate in
+ * RFC 2253 form ("CN=alice,O=Example"), malloc'd into *subject (the caller
+ * owns it), or NULL when the client sent none. Characters that may not
+ * appear in a header value never appear in it. Returns 0 or JN_ENOMEM. */
+int jn_tls_client_subject(const struct jn_transport *t, char **subject);
 /* Sends close_notify when that is still allowed (best effort, never blocks). */
 void jn_tls_conn_shutdown(struct jn_transport *t);
 /* Frees t->ssl. */

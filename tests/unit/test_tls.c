@@ -70,3 +70,34 @@ Test(tls_config, section_errors_are_reported_with_their_position)
     cr_expect(load_fails_with("    tls: { certificates: [ { cert: /nonexistent/x.crt, key: k } ] }",
                               "t.yaml:4:36: tls: cannot read /nonexistent/x.crt"));
 }
+
+Test(tls_config, client_certificate_errors_are_reported_with_their_position)
+{
+    cr_expect(load_fails_with("    tls:\n      certificates: [ { cert: x.crt, key: x.key } ]\n"
+                              "      verify_client: optional",
+                              "t.yaml:6:22: verify_client: needs client_ca"));
+    cr_expect(load_fails_with("    tls:\n      certificates: [ { cert: x.crt, key: x.key } ]\n"
+                              "      client_subject_header: X-Client-Subject",
+                              "t.yaml:6:30: client_subject_header: needs client_ca"));
+    cr_expect(load_fails_with("    tls:\n      certificates: [ { cert: x.crt, key: x.key } ]\n"
+                              "      client_ca: ca.pem\n      verify_client: sometimes",
+                              "t.yaml:7:22: verify_client: invalid value 'sometimes' "
+                              "(expected one of: required, optional)"));
+    cr_expect(load_fails_with("    tls:\n      certificates: [ { cert: x.crt, key: x.key } ]\n"
+                              "      client_ca: ca.pem\n      client_subject_header: \"X Subject\"",
+                              "t.yaml:7:30: client_subject_header: 'X Subject' is not a valid "
+                              "header name"));
+    cr_expect(load_fails_with("    tls:\n      certificates: [ { cert: x.crt, key: x.key } ]\n"
+                              "      client_ca: /nonexistent/ca.pem",
+                              "t.yaml:6:18: tls: cannot read /nonexistent/ca.pem"));
+}
+
+Test(tls_config, ticket_key_rotation_is_a_bounded_duration)
+{
+    cr_expect(load_fails_with("    tls:\n      certificates: [ { cert: x.crt, key: x.key } ]\n"
+                              "      ticket_key_rotation: 500ms",
+                              "t.yaml:6:28: ticket_key_rotation: '500ms' is out of range"));
+    cr_expect(load_fails_with("    tls:\n      certificates: [ { cert: x.crt, key: x.key } ]\n"
+                              "      ticket_key_rotation: 12",
+                              "t.yaml:6:28: ticket_key_rotation: invalid duration '12'"));
+}

@@ -293,6 +293,11 @@ static bool client_handshake(struct jn_client *c)
 {
     const char *why = NULL;
     int rc = jn_tls_handshake(&c->tp, &why);
+    if (rc == 0 && jn_tls_client_subject(&c->tp, &c->tls_subject) != 0) {
+        jn_log(JN_LOG_ERR, "client %s: out of memory for the client certificate subject", c->peer);
+        jn_client_close(c);
+        return false;
+    }
     if (rc == 0) {
         jn_client_set_timer(c, JN_CT_IDLE);
         if (jn_tls_alpn_is_h2(&c->tp) && jn_h2_start(c) != 0) {
@@ -413,6 +418,7 @@ void jn_clients_collect(struct jn_worker *w)
     while (w->client_garbage != NULL) {
         struct jn_client *c = w->client_garbage;
         w->client_garbage = c->next;
+        free(c->tls_subject);
         free(c);
     }
 }

@@ -39,6 +39,8 @@ struct jn_client {
     bool header_timer_armed;
     uint32_t requests;
     char peer[48];                     /* client address as text */
+    char *tls_subject;                 /* owned: verified client certificate subject (RFC 2253),
+                                          NULL without one; freed with the connection */
     struct jn_client *prev, *next;     /* worker's list; next is also the garbage link */
 };
 
