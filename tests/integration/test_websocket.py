@@ -25,7 +25,7 @@ access_log: { path: stdout, format: json }
 timeouts: { drain: 1s%(timeouts)s }
 upstreams:
   ws:
-    servers:
+%(limits)s    servers:
       - { address: 127.0.0.1:%(backend)d }
 routes:
   - { name: ws, match: { path_prefix: / }, upstream: ws }
@@ -107,8 +107,8 @@ def ws_server():
 
 @pytest.fixture
 def ws_junction(junction, ws_server, certs):  # noqa: F811
-    def start(timeouts="", tls=False):
-        conf = CONF % {"backend": ws_server.port, "timeouts": timeouts,
+    def start(timeouts="", tls=False, limits=""):
+        conf = CONF % {"backend": ws_server.port, "timeouts": timeouts, "limits": limits,
                        "tls": TLS % {"dir": certs} if tls else ""}
         return junction(conf)
     return start
@@ -226,7 +226,7 @@ def test_upstream_response_timeout_does_not_cut_a_quiet_websocket(ws_junction):
     run(go())
 
 
-def test_non_101_answer_is_an_ordinary_response(ws_junction):
+def test_non_101_answer_is_an_ordinary_response(ws_junction, ws_server):
     j = ws_junction()
 
     async def go():
@@ -235,6 +235,7 @@ def test_non_101_answer_is_an_ordinary_response(ws_junction):
                 pass
         return e.value.status_code
     assert run(go()) == 403
+    assert ws_server.requests[-1][1]["Upgrade"] == "websocket"  # the upgrade was asked for
 
 
 def handshake(path):
@@ -256,7 +257,7 @@ def read_response(sock):
     return text.decode(), rest
 
 
-def test_plain_requests_and_refused_upgrade_on_one_connection(ws_junction):
+def test_plain_requests_and_refused_upgrade_on_one_connection(ws_junction, ws_server):
     j = ws_junction()
     s = socket.create_connection(("127.0.0.1", j.port), timeout=10)
     s.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -266,6 +267,7 @@ def test_plain_requests_and_refused_upgrade_on_one_connection(ws_junction):
     head, body = read_response(s)
     assert head.startswith("HTTP/1.1 403") and body == b"denied\n"
     assert "x-why: denied" in head.lower()
+    assert ws_server.requests[-1][1]["Connection"] == "Upgrade"
     s.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
     head, body = read_response(s)
     assert head.startswith("HTTP/1.1 200") and body == b"plain ok\n"
@@ -291,7 +293,7 @@ def test_raw_handshake_with_mixed_case_tokens_and_early_frame(ws_junction):
 
 def test_h2c_upgrade_is_not_passed_on(junction, backends):
     b = backends(1)[0]
-    j = junction(CONF % {"backend": b.port, "timeouts": "", "tls": ""})
+    j = junction(CONF % {"backend": b.port, "timeouts": "", "tls": "", "limits": ""})
     s = socket.create_connection(("127.0.0.1", j.port), timeout=10)
     s.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
               b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
@@ -317,3 +319,47 @@ def test_drain_closes_open_tunnels_at_its_end(ws_junction, ws_server):
     run(go())
     assert wait_for(lambda: j.proc.poll() is not None, what="junction to exit") is not None
     assert j.proc.returncode == 0
+
+
+def test_101_to_another_protocol_is_a_502(junction, raw_server):
+    def behave(srv, c):
+        read_head(c)
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                  b"Upgrade: h2c\r\n\r\n")
+        c.recv(100)
+    up = raw_server(behave)
+    j = junction(CONF % {"backend": up.port, "timeouts": "", "tls": "", "limits": ""},
+                 expect_errors=True)
+    s = socket.create_connection(("127.0.0.1", j.port), timeout=10)
+    s.sendall(handshake("/echo"))
+    head, _ = read_response(s)
+    assert head.startswith("HTTP/1.1 502")
+    s.close()
+
+
+def test_open_tunnel_holds_a_server_connection_until_it_closes(ws_junction):
+    """limits.max_connections counts a tunnel's upstream connection while it
+    is open, and the slot is free again once the tunnel ended."""
+    j = ws_junction(limits="    limits: { max_connections: 1 }\n")
+
+    async def refused():
+        with pytest.raises(websockets.InvalidStatusCode) as e:
+            async with connect(j, "/echo"):
+                pass
+        return e.value.status_code
+
+    async def go():
+        async with connect(j, "/echo") as ws:
+            await ws.send("x")
+            assert await ws.recv() == "x"
+            assert await refused() == 503
+
+    async def works():
+        try:
+            async with connect(j, "/echo") as ws:
+                await ws.send("y")
+                return await ws.recv() == "y"
+        except websockets.InvalidStatusCode:
+            return False
+    run(go())
+    wait_for(lambda: run(works()), what="the slot to be free after the tunnel closed")
