@@ -18,6 +18,7 @@
 #include "http/h1/h1_write.h"
 #include "http/path.h"
 #include "http/proxy_upstream.h"
+#include "http/upgrade.h"
 #include "policy/chain.h"
 #include "route/router.h"
 
@@ -369,10 +370,14 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
 }
 
 /* Hop-by-hop fields go before the filters run, so that a client naming a
- * field in Connection cannot remove what a filter or the route set. */
-static enum jn_filter_verdict strip_then_filter(struct jn_stream *s, struct jn_fields *f)
+ * field in Connection cannot remove what a filter or the route set. A
+ * WebSocket handshake gets its Connection and Upgrade back. */
+static enum jn_filter_verdict strip_then_filter(struct jn_stream *s, struct jn_fields *f,
+                                                const struct jn_h1_message *m)
 {
+    bool websocket = jn_upgrade_is_websocket(m);
     jn_h1_strip_hop_by_hop(f);
+    s->upgrade = websocket && jn_upgrade_add_fields(f) == 0;
     enum jn_filter_verdict v = jn_chain_request(s, f);
     s->req.nfields = f->n; /* the request as the filters left it (hash keys read it) */
     return v;
@@ -407,7 +412,7 @@ void jn_proxy_run(struct jn_stream *s, const struct jn_h1_message *m)
         s->route = jn_router_match_listener(s->gen->cfg->router, &s->req, c->listener->name);
         if (s->route == NULL)
             jn_stream_respond_error(s, 404, "no route");
-        else if (strip_then_filter(s, &f) == JN_FILTER_CONTINUE) {
+        else if (strip_then_filter(s, &f, m) == JN_FILTER_CONTINUE) {
             if (s->route->respond.enabled)
                 respond_local(s);
             else
@@ -540,6 +545,8 @@ static int handle_response_head(struct jn_stream *s)
         jn_proxy_upstream_fail(s, 502, m.error ? m.error : "invalid response", JN_OUT_RESET);
         return -1;
     }
+    if (m.status == 101 && s->upgrade)
+        return jn_upgrade_start(s, &m, (size_t)rc);
     if (m.status < 200) {
         /* Interim responses (100, 103) are consumed here: the client's 100
          * Continue was already sent by Junction itself. 101 was never asked for. */
@@ -624,8 +631,8 @@ static int relay_once(struct jn_stream *s)
         return -1;
     p |= rc;
     if (!s->resp_head_sent && (rc = handle_response_head(s)) != 0) {
-        if (rc < 0)
-            return -1;
+        if (rc < 0 || s->phase != JN_STREAM_UPSTREAM)
+            return rc < 0 ? -1 : 1; /* ended, or upgraded: jn_proxy_drive goes on */
         p = 1;
     }
     if ((rc = pump_response(s)) < 0)
@@ -657,6 +664,10 @@ void jn_proxy_drive(struct jn_stream *s)
         if (rc <= 0)
             break;
         moved = true;
+    }
+    if (s->phase == JN_STREAM_TUNNEL) {
+        jn_upgrade_drive(s);
+        return;
     }
     if (s->phase != JN_STREAM_DONE) {
         /* A client that stops reading (or sending its body) is timed out. */

@@ -23,6 +23,7 @@ enum jn_stream_phase {
     JN_STREAM_REQ_HEAD,   /* routing and filters */
     JN_STREAM_UPSTREAM,   /* relaying to and from the upstream */
     JN_STREAM_LOCAL,      /* answering locally (respond, errors) */
+    JN_STREAM_TUNNEL,     /* upgraded (101): bytes relayed both ways (http/upgrade.c) */
     JN_STREAM_DONE,
 };
 
@@ -66,6 +67,13 @@ struct jn_stream {
     bool absolute_form;         /* the target carried the authority */
     bool client_keep_alive;
     bool expect_continue;
+    bool upgrade;               /* a WebSocket handshake, forwarded with its Upgrade */
+    struct {
+        bool to_upstream_shut;  /* the client's end passed on to the upstream */
+        bool upstream_eof;      /* the upstream sent its end */
+        bool to_client_shut;    /* ... passed on to the client */
+        uint64_t last_active;   /* ms, loop clock: when a byte last moved */
+    } tunnel;
     uint16_t status;
     uint64_t bytes_sent;        /* body and head bytes to the client */
     uint64_t t_start, t_upstream, t_upstream_head; /* ms, loop clock */
