@@ -251,6 +251,17 @@ def test_a_plain_server_fails_the_handshake_with_502(junction, backends, upcerts
     assert "upstream TLS handshake failed" in j.stderr()
 
 
+def test_a_server_silent_in_the_handshake_is_a_connect_timeout(junction, raw_server, upcerts):
+    silent = raw_server(lambda srv, c: srv.stop.wait(30))  # accepts, never answers the hello
+    j = junction(CONF.replace("upstream_connect: 5s", "upstream_connect: 300ms") % {
+        "servers": f"      - {{ address: 127.0.0.1:{silent.port} }}",
+        "tls": f"{{ ca: {upcerts}/ca.crt, sni: backend.test }}", "extra": ""},
+        expect_errors=True)
+    status, body = get(j.port)
+    assert status == 504, body
+    assert b"upstream connect timeout" in body
+
+
 def test_health_checks_speak_tls(junction, tls_backends, upcerts):
     b = tls_backends()
     j = start(junction, [b.port], f"{{ ca: {upcerts}/ca.crt, sni: backend.test }}",
