@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "tls/tls.h"
+#include "tls/tls_client.h"
 
 /* Recomputes this worker's view of which servers are usable and their
  * effective weights from the configuration and the shared state. */
@@ -81,6 +83,8 @@ void jn_upstream_rt_destroy(struct jn_upstream_rt *rt)
          * be waiting in the current batch. */
         while (rt->servers[i].idle != NULL)
             jn_upconn_close(rt->servers[i].idle);
+        jn_tls_session_free(rt->servers[i].tls_session);
+        rt->servers[i].tls_session = NULL;
     }
     if (rt->lb_state != NULL)
         rt->lb->destroy(rt->lb_state);
@@ -229,6 +233,8 @@ static struct jn_upconn *take_idle(struct jn_upstream_rt *rt, uint32_t server, b
         struct jn_upconn *uc = s->idle;
         unlink_idle(uc);
         jn_timer_stop(rt->loop, &uc->timer);
+        /* A pooled TLS connection was idle: nothing of it is buffered by
+         * OpenSSL (the response was read to its end), so the peek says all. */
         if (!verify || still_idle(uc)) {
             uc->can_write = true;
             uc->can_read = false;
@@ -339,18 +345,30 @@ static struct jn_upconn *connect_new(struct jn_upstream_rt *rt, uint32_t server,
         return NULL;
     }
     uc->io = (struct jn_io){ .fd = fd, .cb = idle_event, .data = uc };
+    uc->tp = (struct jn_transport){.ops = &jn_transport_plain, .fd = fd};
     jn_timer_init(&uc->timer, idle_timeout, uc);
     uc->up = rt;
     uc->server = server;
+    const struct jn_cfg_upstream_tls *tls = rt->cfg->tls;
+    if (tls != NULL && jn_tls_client_start(tls->client, tls, srv->address,
+                                           &rt->servers[server].tls_session, &uc->tp) != 0) {
+        close(fd);
+        free(uc);
+        free_slot(rt, server);
+        *err = "out of memory";
+        return NULL;
+    }
     int rc = connect(fd, (const struct sockaddr *)&srv->addr, srv->addrlen);
-    if (rc == 0)
-        uc->connected = true;
-    else if (errno != EINPROGRESS) {
+    if (rc == 0) {
+        uc->tcp_connected = true;
+        uc->connected = !uc->tp.handshaking;
+    } else if (errno != EINPROGRESS) {
         /* The owner sees this as a failed connect on its first pass. */
         uc->error = errno;
         uc->can_write = true;
     }
     if (jn_io_add(rt->loop, &uc->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
+        jn_tls_conn_free(&uc->tp);
         close(fd);
         free(uc);
         free_slot(rt, server);
@@ -384,22 +402,67 @@ int jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, int flags, struct 
     return *err == limit_msg ? JN_ETOOBIG : JN_EIO;
 }
 
+/* The TLS handshake after the connect, driven by the same readiness edges;
+ * the connect deadline bounds both. */
+static int upconn_handshake(struct jn_upconn *uc, const char **why)
+{
+    int rc = jn_tls_client_handshake(&uc->tp, why);
+    if (rc == JN_EAGAIN) {
+        if (uc->tp.read_wants_write)
+            uc->can_write = false;
+        else
+            uc->can_read = false;
+        return 0;
+    }
+    if (rc != 0)
+        return -1;
+    uc->connected = true;
+    uc->can_write = true; /* the request goes now; a full socket says EAGAIN */
+    return 1;
+}
+
 int jn_upconn_finish_connect(struct jn_upconn *uc, const char **why)
 {
     if (uc->connected)
         return 1;
     if (!uc->can_write && !uc->can_read)
         return 0;
-    int err = uc->error;
-    socklen_t len = sizeof(err);
-    if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err != 0) {
-        *why = err == ECONNREFUSED ? "connection refused" : strerror(err);
-        return -1;
+    if (!uc->tcp_connected) {
+        int err = uc->error;
+        socklen_t len = sizeof(err);
+        if (err == 0 && getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err != 0) {
+            *why = err == ECONNREFUSED ? "connection refused" : strerror(err);
+            return -1;
+        }
+        uc->tcp_connected = true;
     }
+    if (uc->tp.handshaking)
+        return upconn_handshake(uc, why);
     uc->connected = true;
     return 1;
+}
+
+ssize_t jn_upconn_read(struct jn_upconn *uc, struct jn_buf *b)
+{
+    bool drained = false;
+    ssize_t n = uc->tp.ops->read(&uc->tp, b, &drained);
+    if (drained && !uc->hup)
+        uc->can_read = false;
+    if (uc->tp.read_wants_write)
+        uc->can_write = false; /* TLS: the read goes on at the next writable edge */
+    return n;
+}
+
+ssize_t jn_upconn_write(struct jn_upconn *uc, struct jn_buf *b)
+{
+    ssize_t n = uc->tp.ops->write(&uc->tp, b);
+    if (n == JN_EAGAIN && uc->tp.write_wants_read)
+        uc->can_read = false; /* TLS: the write goes on at the next readable edge */
+    else if (n == JN_EAGAIN)
+        uc->can_write = false;
+    return n;
 }
 
 void jn_upconn_release(struct jn_upconn *uc)
@@ -555,6 +618,8 @@ void jn_upconn_close(struct jn_upconn *uc)
         unlink_idle(uc);
     jn_timer_stop(uc->up->loop, &uc->timer);
     jn_io_del(uc->up->loop, &uc->io);
+    jn_tls_conn_shutdown(&uc->tp); /* close_notify, best effort, before the FIN */
+    jn_tls_conn_free(&uc->tp);
     close(uc->io.fd);
     free_slot(uc->up, uc->server);
     uc->closed = true;

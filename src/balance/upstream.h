@@ -12,16 +12,19 @@
 #include "config/config.h"
 #include "core/loop.h"
 #include "health/state.h"
+#include "net/transport.h"
 
 struct jn_upstream_rt;
 
 /* A connection to an upstream server, busy with one request or idle in a pool. */
 struct jn_upconn {
     struct jn_io io;
+    struct jn_transport tp;     /* plain, or TLS when the upstream has tls: (tp.ssl owned) */
     struct jn_timer timer;      /* connect, response or idle deadline */
     struct jn_upstream_rt *up;  /* borrowed: the pool it belongs to */
     uint32_t server;            /* index in up->cfg->servers */
-    bool connected;
+    bool connected;             /* ready for the request: TCP connected, TLS handshake over */
+    bool tcp_connected;         /* TCP connected (the TLS handshake may still run) */
     bool can_read, can_write;   /* edge-triggered readiness not yet consumed */
     bool hup;                   /* the peer closed or failed: read until EOF, no shortcut */
     bool reused;                /* served an earlier request */
@@ -49,6 +52,7 @@ struct jn_upwait {
 
 struct jn_upstream_server_rt {
     struct jn_upconn *idle; /* owned: idle connections, most recent first */
+    struct ssl_session_st *tls_session; /* owned: the server's last TLS session, or NULL */
     uint32_t nidle;
     struct jn_upwait *wait_head, *wait_tail; /* borrowed: queued requests, oldest first */
 };
@@ -128,9 +132,17 @@ void jn_upstream_kick(struct jn_upstream_rt *rt);
  * queued somewhere: wakes every worker, which then runs jn_upstream_kick. */
 void jn_upstream_set_kick_hook(void (*hook)(void));
 /* Settles a connection being established, once it has shown readiness:
- * returns 1 when it is connected (uc->connected set), 0 while it is not
- * yet, or -1 when the connect failed, with *why saying how. */
+ * connects, then runs the TLS handshake when the upstream has tls:. Returns
+ * 1 when it is ready (uc->connected set), 0 while it is not yet, or -1 when
+ * the connect or the handshake failed, with *why saying how (a static
+ * string; uc->tcp_connected tells that the handshake failed). */
 int jn_upconn_finish_connect(struct jn_upconn *uc, const char **why);
+/* Reads from the server into b through the connection's transport, and
+ * keeps can_read/can_write in step with it. Returns as the transport's read. */
+ssize_t jn_upconn_read(struct jn_upconn *uc, struct jn_buf *b);
+/* Writes b to the server through the transport, likewise. Returns as the
+ * transport's write. */
+ssize_t jn_upconn_write(struct jn_upconn *uc, struct jn_buf *b);
 /* Puts a connection whose exchange completed cleanly back into its pool,
  * or closes it when the pool is full. */
 void jn_upconn_release(struct jn_upconn *uc);

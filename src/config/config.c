@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "route/router.h"
 #include "tls/tls.h"
+#include "tls/tls_client.h"
 
 /* Past this many, more errors only bury the first ones (and cost memory). */
 #define JN_CFG_MAX_ERRORS 1000
@@ -82,6 +83,9 @@ static void jn_config_free(struct jn_config *cfg)
     for (size_t i = 0; i < cfg->nlisteners; i++)
         if (cfg->listeners[i].tls != NULL)
             jn_tls_server_free(cfg->listeners[i].tls->server);
+    for (size_t i = 0; i < cfg->nupstreams; i++)
+        if (cfg->upstreams[i].tls != NULL)
+            jn_tls_client_free(cfg->upstreams[i].tls->client);
     jn_arena_free(&cfg->arena);
     free(cfg);
 }

@@ -15,6 +15,7 @@
 
 struct jn_router;   /* route/router.h */
 struct jn_tls_server; /* tls/tls.h */
+struct jn_tls_client; /* tls/tls_client.h */
 struct pcre2_real_code_8;
 
 /* Where a value came from, for error messages: "file:line:column". */
@@ -172,6 +173,18 @@ struct jn_cfg_sticky {
     char *secret;   /* keys the cookie value; NULL = derived from the upstream's name */
 };
 
+/* An upstream's tls: section (docs/tls.md): Junction speaks TLS to its
+ * servers. */
+struct jn_cfg_upstream_tls {
+    bool verify; /* default true: the chain and the host name are checked */
+    char *ca;    /* PEM CA file; NULL = the system's default store */
+    char *sni;   /* name sent and checked; NULL = the server's host when it is a name */
+    char *cert;  /* client certificate (PEM chain) shown to servers; NULL = none */
+    char *key;   /* its key; set exactly when cert is */
+    struct jn_tls_client *client;                     /* owned: the OpenSSL context made at load */
+    struct jn_cfg_pos pos, ca_pos, cert_pos, key_pos; /* for error messages */
+};
+
 struct jn_cfg_upstream {
     char *name;
     char *balance; /* a name the balance registry knows, default "round_robin" */
@@ -189,6 +202,7 @@ struct jn_cfg_upstream {
     struct jn_cfg_limits limits;
     struct jn_cfg_sticky sticky;
     uint64_t slow_start;    /* ms to ramp a returning server from 10% to full weight; 0 = off */
+    struct jn_cfg_upstream_tls *tls; /* NULL = plain text to the servers */
     size_t index;       /* position in jn_config.upstreams */
     struct jn_cfg_pos pos;
 };

@@ -317,6 +317,8 @@ static const char *jn_ld_tcp_balance_error(const struct jn_cfg_upstream *up)
         return "balances by HTTP response time (ewma); use least_conn or p2c for tcp";
     if (up->sticky.cookie != NULL)
         return "has sticky cookies, which need HTTP";
+    if (up->tls != NULL)
+        return "has tls:, which a tcp listener does not speak (it relays bytes as they are)";
     return NULL;
 }
 
@@ -472,6 +474,7 @@ enum {
     JN_UP_STICKY,
     JN_UP_SLOW_START,
     JN_UP_EWMA,
+    JN_UP_TLS,
 };
 static const struct jn_ld_key jn_upstream_keys[] = {
     [JN_UP_BALANCE] = JN_LD_KEY("balance", jn_ld_set_balance, 0),
@@ -490,6 +493,7 @@ static const struct jn_ld_key jn_upstream_keys[] = {
     [JN_UP_SLOW_START] = JN_LD_NUM("slow_start", jn_ld_set_duration,
                                    offsetof(struct jn_cfg_upstream, slow_start), 0, JN_HOUR_MS),
     [JN_UP_EWMA] = JN_LD_KEY("ewma", jn_ld_set_ewma, 0),
+    [JN_UP_TLS] = JN_LD_KEY("tls", jn_ld_set_upstream_tls, 0), /* load_tls.c */
 };
 static const struct jn_ld_table jn_upstream_table = JN_LD_TABLE("upstream", jn_upstream_keys);
 
@@ -542,6 +546,7 @@ static void jn_ld_upstream(struct jn_ld *ld, yaml_node_t *key, yaml_node_t *valu
     jn_ld_upstream_ewma(ld, up, found[JN_UP_BALANCE].value, found[JN_UP_EWMA].key);
     *name = (struct jn_ld_name){up->name, key};
     up->index = cfg->nupstreams++;
+    jn_ld_upstream_tls(ld, up); /* counted first: the snapshot frees its context */
 }
 
 static void jn_ld_set_upstreams(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,

@@ -160,6 +160,11 @@ void jn_ld_upstream_ewma(struct jn_ld *ld, const struct jn_cfg_upstream *up,
  * jn_ld_listener_tls then loads its certificates once the protocol is known. */
 jn_ld_set_fn jn_ld_set_tls;
 void jn_ld_listener_tls(struct jn_ld *ld, struct jn_cfg_listener *l);
+/* An upstream's tls: section (obj is the struct jn_cfg_upstream);
+ * jn_ld_upstream_tls then builds its OpenSSL context (CA file, client
+ * certificate), reporting a file that cannot be used. */
+jn_ld_set_fn jn_ld_set_upstream_tls;
+void jn_ld_upstream_tls(struct jn_ld *ld, struct jn_cfg_upstream *up);
 
 /* load.c: reads the document (root may be NULL: empty) into ld->cfg, reporting every error. */
 void jn_ld_document(struct jn_ld *ld, yaml_node_t *root);

@@ -1,14 +1,17 @@
-/* The tls: section of a listener: certificates, versions, ciphers, client
- * certificates and session ticket keys. Certificates, keys and CA files are
- * loaded here, at configuration load, so that a file that cannot be used
+/* The tls: sections: a listener's (certificates, versions, ciphers, client
+ * certificates and session ticket keys) and an upstream's (verification of
+ * its servers, SNI, a client certificate). Certificates, keys and CA files
+ * are loaded here, at configuration load, so that a file that cannot be used
  * stops start-up (and `junction check`) with its name and position instead
  * of failing the first handshake. */
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "config/load.h"
 #include "core/common.h"
 #include "tls/tls.h"
+#include "tls/tls_client.h"
 
 static void jn_ld_set_tls_version(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
                                   void *obj)
@@ -235,4 +238,122 @@ void jn_ld_listener_tls(struct jn_ld *ld, struct jn_cfg_listener *l)
             fault == JN_TLS_FAULT_CLIENT_CA)
             return;
     }
+}
+
+/* ---- an upstream's tls: (TLS to its servers) ---- */
+
+/* A file path of the upstream section, with its position. */
+static void jn_ld_set_upstream_tls_file(struct jn_ld *ld, const struct jn_ld_key *key,
+                                        yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_upstream_tls *tls = obj;
+    char *s = jn_ld_string(ld, value, key->name, "a file path");
+    if (s == NULL)
+        return;
+    if (s[0] == '\0') {
+        jn_ld_error(ld, value, "%s: must not be empty", key->name);
+        return;
+    }
+    struct jn_cfg_pos pos = jn_ld_pos(ld, value);
+    if (strcmp(key->name, "ca") == 0) {
+        tls->ca = s;
+        tls->ca_pos = pos;
+    } else if (strcmp(key->name, "cert") == 0) {
+        tls->cert = s;
+        tls->cert_pos = pos;
+    } else {
+        tls->key = s;
+        tls->key_pos = pos;
+    }
+}
+
+/* Returns NULL when s may be sent as SNI and checked against a
+ * certificate's DNS names, else why not. */
+static const char *jn_ld_sni_error(const char *s)
+{
+    unsigned char ip[16];
+    if (inet_pton(AF_INET, s, ip) == 1 || inet_pton(AF_INET6, s, ip) == 1)
+        return "is an IP address (SNI carries host names only; leave sni out to check the "
+               "server's IP address)";
+    size_t len = strlen(s), label = 0;
+    if (len == 0 || len > 253)
+        return "must be 1 to 253 characters long";
+    for (size_t i = 0; i <= len; i++) {
+        char c = s[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63)
+                return "labels (between dots) must be 1 to 63 characters long";
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '-' || c == '_') {
+            label++;
+        } else {
+            return "must be a host name (letters, digits, '-', '_' and dots)";
+        }
+    }
+    return NULL;
+}
+
+static void jn_ld_set_sni(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                          void *obj)
+{
+    char *s = jn_ld_string(ld, value, key->name, "a host name");
+    const char *err = s != NULL ? jn_ld_sni_error(s) : NULL;
+    if (err != NULL)
+        jn_ld_error(ld, value, "%s: %s %s", key->name, jn_ld_quote(ld, s, strlen(s)), err);
+    else if (s != NULL)
+        ((struct jn_cfg_upstream_tls *)obj)->sni = s;
+}
+
+enum { JN_UT_VERIFY, JN_UT_CA, JN_UT_SNI, JN_UT_CERT, JN_UT_KEY };
+static const struct jn_ld_key jn_upstream_tls_keys[] = {
+    [JN_UT_VERIFY] =
+        JN_LD_KEY("verify", jn_ld_set_bool, offsetof(struct jn_cfg_upstream_tls, verify)),
+    [JN_UT_CA] = JN_LD_KEY("ca", jn_ld_set_upstream_tls_file, 0),
+    [JN_UT_SNI] = JN_LD_KEY("sni", jn_ld_set_sni, 0),
+    [JN_UT_CERT] = JN_LD_KEY("cert", jn_ld_set_upstream_tls_file, 0),
+    [JN_UT_KEY] = JN_LD_KEY("key", jn_ld_set_upstream_tls_file, 0),
+};
+static const struct jn_ld_table jn_upstream_tls_table = JN_LD_TABLE("tls", jn_upstream_tls_keys);
+
+void jn_ld_set_upstream_tls(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                            void *obj)
+{
+    struct jn_cfg_upstream *up = obj;
+    struct jn_cfg_upstream_tls *tls = jn_ld_calloc(ld, 1, sizeof(*tls));
+    struct jn_ld_found found[JN_ARRAY_LEN(jn_upstream_tls_keys)];
+    size_t before = ld->nerrors;
+    if (tls == NULL)
+        return;
+    tls->verify = true;
+    tls->pos = jn_ld_pos(ld, value);
+    if (!jn_ld_map(ld, value, &jn_upstream_tls_table, tls, found))
+        return;
+    /* A client certificate is its two files, or none. */
+    if (found[JN_UT_CERT].key != NULL && found[JN_UT_KEY].key == NULL)
+        jn_ld_error(ld, found[JN_UT_CERT].key, "cert: needs key (the client certificate's key)");
+    if (found[JN_UT_KEY].key != NULL && found[JN_UT_CERT].key == NULL)
+        jn_ld_error(ld, found[JN_UT_KEY].key, "key: needs cert (the client certificate)");
+    /* The context is built from a section that read cleanly (jn_ld_upstream_tls). */
+    if (ld->nerrors == before)
+        up->tls = tls;
+}
+
+void jn_ld_upstream_tls(struct jn_ld *ld, struct jn_cfg_upstream *up)
+{
+    struct jn_cfg_upstream_tls *tls = up->tls;
+    enum jn_tls_client_fault fault;
+    char err[512];
+    if (tls == NULL)
+        return;
+    tls->client = jn_tls_client_new(tls, &fault, err, sizeof(err)); /* owned by the snapshot */
+    if (tls->client != NULL)
+        return;
+    struct jn_cfg_pos pos = fault == JN_TLS_CLIENT_FAULT_CA     ? tls->ca_pos
+                            : fault == JN_TLS_CLIENT_FAULT_CERT ? tls->cert_pos
+                            : fault == JN_TLS_CLIENT_FAULT_KEY  ? tls->key_pos
+                                                                : tls->pos;
+    if (pos.line == 0)
+        pos = tls->pos; /* the system's store: the section is all there is to show */
+    jn_ld_error_at(ld, pos, "tls: %s", err);
 }

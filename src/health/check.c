@@ -17,6 +17,9 @@
 #include "core/loop.h"
 #include "health/state.h"
 #include "http/h1/h1_parse.h"
+#include "net/transport.h"
+#include "tls/tls.h"
+#include "tls/tls_client.h"
 
 #define PROBE_REQ_MAX 1024
 #define PROBE_RESP_MAX 4096 /* a probe reads the response head, not the body */
@@ -25,6 +28,8 @@
 /* One server's probe: idle between intervals, else one exchange in flight. */
 struct probe {
     struct jn_io io;               /* fd -1 between probes */
+    struct jn_transport tp;        /* plain, or TLS when the upstream has tls: (tp.ssl owned) */
+    struct ssl_session_st *session; /* owned: resumed by the next probe; NULL = none */
     struct jn_timer timer;         /* next probe, or the running probe's deadline */
     struct jn_pool_state *pool;    /* borrowed */
     size_t server;
@@ -53,6 +58,8 @@ static void end_probe(struct probe *p, bool pass, const char *why)
     const struct jn_cfg_health *h = health_of(p);
     if (p->io.fd >= 0) {
         jn_io_del(&loop, &p->io);
+        jn_tls_conn_shutdown(&p->tp);
+        jn_tls_conn_free(&p->tp);
         close(p->io.fd);
         p->io.fd = -1;
     }
@@ -104,7 +111,29 @@ static bool judge(struct probe *p, bool eof)
     return true;
 }
 
-static void probe_io(struct probe *p)
+/* The TLS handshake of a check to a tls: upstream, as a worker's (the
+ * same verification): a server that fails it fails the check. Returns true
+ * once it is over. */
+static bool probe_handshake(struct probe *p)
+{
+    const char *why = NULL;
+    int rc = jn_tls_client_handshake(&p->tp, &why);
+    if (rc == 0)
+        return true;
+    if (rc == JN_EAGAIN)
+        return false; /* every readiness edge tries again */
+    const char *verify = jn_tls_client_verify_error(&p->tp);
+    char msg[256];
+    snprintf(msg, sizeof(msg), "TLS %s: %s",
+             verify != NULL ? "certificate verify failed" : "handshake failed",
+             verify != NULL ? verify : why);
+    end_probe(p, false, msg);
+    return false;
+}
+
+/* Connected, and through the TLS handshake when there is one. Returns false
+ * while waiting, or when the probe ended. */
+static bool probe_connected(struct probe *p)
 {
     if (!p->connected) {
         int err = 0;
@@ -113,35 +142,49 @@ static void probe_io(struct probe *p)
             err = errno;
         if (err != 0) {
             end_probe(p, false, strerror(err));
-            return;
+            return false;
         }
         p->connected = true;
-        if (health_of(p)->tcp) {
-            end_probe(p, true, NULL);
-            return;
-        }
     }
-    while (p->req_sent < p->req_len) {
-        ssize_t n = send(p->io.fd, p->req + p->req_sent, p->req_len - p->req_sent, MSG_NOSIGNAL);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (p->tp.handshaking && !probe_handshake(p))
+        return false;
+    if (health_of(p)->tcp) {
+        end_probe(p, true, NULL); /* with tls:, the handshake passed too */
+        return false;
+    }
+    return true;
+}
+
+static void probe_io(struct probe *p)
+{
+    if (!probe_connected(p))
+        return;
+    if (p->req_sent < p->req_len) {
+        struct jn_buf b = {p->req, sizeof(p->req), p->req_sent, p->req_len};
+        ssize_t n = p->tp.ops->write(&p->tp, &b);
+        p->req_sent = p->req_len - jn_buf_len(&b);
+        if (n == JN_EAGAIN)
             return;
-        if (n <= 0) {
+        if (n != 0) {
             end_probe(p, false, "send failed");
             return;
         }
-        p->req_sent += (size_t)n;
     }
     for (;;) {
-        ssize_t n = recv(p->io.fd, p->resp + p->resp_len, sizeof(p->resp) - 1 - p->resp_len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n < 0) {
-            end_probe(p, false, strerror(errno));
+        if (p->resp_len >= sizeof(p->resp) - 1) {
+            judge(p, true); /* a head this large is judged as it is */
             return;
         }
-        p->resp_len += (size_t)n;
+        struct jn_buf b = {p->resp, sizeof(p->resp) - 1, 0, p->resp_len};
+        bool drained;
+        ssize_t n = p->tp.ops->read(&p->tp, &b, &drained);
+        if (n == JN_EAGAIN)
+            return;
+        if (n < 0) {
+            end_probe(p, false, "receive failed");
+            return;
+        }
+        p->resp_len = b.end;
         p->resp[p->resp_len] = '\0';
         if (judge(p, n == 0))
             return;
@@ -167,6 +210,15 @@ static void probe_start(struct probe *p)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     p->io = (struct jn_io){ .fd = fd, .cb = probe_event, .data = p };
+    p->tp = (struct jn_transport){.ops = &jn_transport_plain, .fd = fd};
+    const struct jn_cfg_upstream_tls *tls = p->pool->cfg->tls;
+    if (tls != NULL &&
+        jn_tls_client_start(tls->client, tls, srv->address, &p->session, &p->tp) != 0) {
+        close(fd);
+        p->io.fd = -1;
+        jn_timer_set(&loop, &p->timer, health_of(p)->interval); /* out of memory: try later */
+        return;
+    }
     p->running = true;
     p->connected = false;
     p->req_sent = 0;
@@ -260,9 +312,13 @@ void jn_health_stop(void)
         pthread_join(thread, NULL);
         started = false;
     }
-    for (size_t i = 0; i < nprobes; i++)
-        if (probes[i].io.fd >= 0)
+    for (size_t i = 0; i < nprobes; i++) {
+        if (probes[i].io.fd >= 0) {
+            jn_tls_conn_free(&probes[i].tp);
             close(probes[i].io.fd);
+        }
+        jn_tls_session_free(probes[i].session);
+    }
     free(probes);
     probes = NULL;
     nprobes = 0;

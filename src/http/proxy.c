@@ -464,7 +464,7 @@ static int write_upstream(struct jn_stream *s)
     if (jn_buf_empty(&s->req_out) || !uc->can_write)
         return 0;
     size_t before = jn_buf_len(&s->req_out);
-    ssize_t n = jn_buf_write_fd(&s->req_out, uc->io.fd);
+    ssize_t n = jn_upconn_write(uc, &s->req_out); /* plain or TLS */
     if (n == JN_EIO) {
         /* The server may have answered early (413, 401) and closed: stop
          * sending and read what it said; reading fails if it said nothing. */
@@ -474,8 +474,6 @@ static int write_upstream(struct jn_stream *s)
         uc->hup = true;
         return 1;
     }
-    if (n == JN_EAGAIN)
-        uc->can_write = false;
     if (jn_buf_len(&s->req_out) == before)
         return 0;
     /* A request body still flowing counts as activity: the response timer
@@ -491,10 +489,7 @@ static int read_upstream(struct jn_stream *s)
         return 0;
     if (jn_buf_acquire(&s->client->worker->bufs, &s->resp_in) != 0)
         return 0;
-    bool drained;
-    ssize_t n = jn_buf_read_fd(&s->resp_in, uc->io.fd, &drained);
-    if (drained && !uc->hup)
-        uc->can_read = false;
+    ssize_t n = jn_upconn_read(uc, &s->resp_in); /* plain or TLS */
     if (n > 0)
         return 1;
     if (n == 0) {

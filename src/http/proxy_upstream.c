@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -13,6 +14,7 @@
 #include "http/front.h"
 #include "http/h1/h1_server.h"
 #include "http/proxy.h"
+#include "tls/tls_client.h"
 
 static void upstream_event(struct jn_upconn *uc);
 static void upstream_timeout(struct jn_upconn *uc);
@@ -208,6 +210,23 @@ void jn_proxy_upstream_fail(struct jn_stream *s, uint16_t status, const char *wh
     jn_stream_respond_error(s, status, why);
 }
 
+/* A failed TLS handshake to a server counts as a failed connect (retried
+ * elsewhere, seen by outlier detection); the message says what OpenSSL
+ * refused. Kept in the stream's arena for the access log. */
+static const char *tls_failure(struct jn_stream *s, const char *why)
+{
+    const char *verify = jn_tls_client_verify_error(&s->uc->tp);
+    const char *fmt = verify != NULL ? "upstream TLS certificate verify failed: %s"
+                                     : "upstream TLS handshake failed: %s";
+    const char *what = verify != NULL ? verify : why;
+    int n = snprintf(NULL, 0, fmt, what);
+    char *msg = n > 0 ? jn_arena_alloc(&s->arena, (size_t)n + 1) : NULL;
+    if (msg == NULL)
+        return "upstream TLS handshake failed";
+    snprintf(msg, (size_t)n + 1, fmt, what);
+    return msg;
+}
+
 bool jn_proxy_check_connected(struct jn_stream *s)
 {
     struct jn_upconn *uc = s->uc;
@@ -215,9 +234,15 @@ bool jn_proxy_check_connected(struct jn_stream *s)
         return true;
     const char *why = NULL;
     int rc = jn_upconn_finish_connect(uc, &why);
-    if (rc < 0)
+    if (rc < 0 && uc->tcp_connected)
+        why = tls_failure(s, why);
+    if (rc < 0) {
         jn_proxy_upstream_fail(s, 502, why, JN_OUT_CONNECT);
-    if (rc <= 0)
+        /* A retry may have taken a pooled connection, ready now: no
+         * readiness edge would announce it, so the relay goes on at once. */
+        return s->phase == JN_STREAM_UPSTREAM && s->uc != NULL && s->uc != uc && s->uc->connected;
+    }
+    if (rc == 0)
         return false;
     jn_timer_set(s->up->loop, &uc->timer, s->gen->cfg->timeouts.upstream_response);
     return true;

@@ -476,7 +476,7 @@ static ssize_t tls_write(struct jn_transport *t, struct jn_buf *b)
     return 0;
 }
 
-static const struct jn_transport_ops tls_ops = {tls_read, tls_write};
+const struct jn_transport_ops jn_transport_tls = {tls_read, tls_write};
 
 int jn_tls_conn_start(struct jn_tls_server *s, struct jn_transport *t)
 {
@@ -490,7 +490,7 @@ int jn_tls_conn_start(struct jn_tls_server *s, struct jn_transport *t)
     }
     SSL_set_accept_state(ssl);
     t->ssl = ssl;
-    t->ops = &tls_ops;
+    t->ops = &jn_transport_tls;
     t->handshaking = true;
     return 0;
 }

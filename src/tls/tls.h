@@ -48,6 +48,10 @@ void jn_tls_server_free(struct jn_tls_server *s);
  * in front of "example.com". */
 bool jn_tls_name_match(const char *pattern, const char *name);
 
+/* SSL_read/SSL_write on t->ssl, for both sides of TLS (tls_client.c starts
+ * the client side). */
+extern const struct jn_transport_ops jn_transport_tls;
+
 /* Starts the server side of a TLS connection on t->fd: sets t's ops to the
  * TLS transport, t->ssl and t->handshaking. Returns 0 or JN_ENOMEM. */
 int jn_tls_conn_start(struct jn_tls_server *s, struct jn_transport *t);
