@@ -649,9 +649,14 @@ void jn_proxy_drive(struct jn_stream *s)
     if (s->logged)
         return; /* over, waiting for its client side to let go of it */
     while (s->phase == JN_STREAM_UPSTREAM) {
+        struct jn_upconn *uc = s->uc;
         int rc = relay_once(s);
         if (!front->alive(c, s))
             return;
+        /* A failure retried on another connection: a pooled one is already
+         * writable and will raise no edge, so go on with it now. */
+        if (rc < 0 && s->phase == JN_STREAM_UPSTREAM && s->uc != NULL && s->uc != uc)
+            rc = 1;
         if (s->resp_body.done && s->resp_head_sent) {
             s->phase = JN_STREAM_DONE;
             release_upstream(s); /* back to the pool while the client drains */

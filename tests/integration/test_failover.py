@@ -5,6 +5,8 @@ import http.client
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -138,3 +140,45 @@ def test_a_frozen_server_is_timed_out_retried_elsewhere_and_ejected(junction, pr
         ps[2].send_signal(signal.SIGCONT)
     assert client.failures == []
     assert "upstream response timeout" in j.stderr()
+
+
+RESET_CONF = """
+workers: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:{port}
+access_log: { path: none }
+timeouts: { upstream_response: 20s }
+routes:
+  - name: app
+    upstream: app
+upstreams:
+  app:
+    servers:
+      - { address: 127.0.0.1:%d }
+      - { address: 127.0.0.1:%d }
+    retries: { attempts: 1, retry_on: [reset] }
+"""
+
+
+def test_a_retry_after_a_reset_goes_on_at_once_on_a_pooled_connection(junction, backends,
+                                                                       raw_server):
+    """The retry picks an idle pooled connection to the good server, which
+    is already writable: no readiness edge will come for it, so the proxy
+    must go on by itself instead of waiting for the response timeout."""
+    good = backends(1)[0]
+
+    def reset(srv, conn):
+        conn.recv(65536)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+    bad = raw_server(reset)
+    j = junction(RESET_CONF % (good.port, bad.port))
+    c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=60)
+    for i in range(4):  # round robin: good, bad (retried on good's pooled connection), ...
+        c.request("GET", "/r%d" % i)
+        r = c.getresponse()
+        body = r.read()
+        assert r.status == 200, body
+    assert len(good.peer_ports) == 1  # one connection to the good server, reused
+    c.close()
