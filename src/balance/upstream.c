@@ -76,9 +76,18 @@ int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream 
     return 0;
 }
 
+static void (*h2_free_hook)(struct jn_upstream_server_rt *s);
+
+void jn_upstream_set_h2_free_hook(void (*hook)(struct jn_upstream_server_rt *s))
+{
+    h2_free_hook = hook;
+}
+
 void jn_upstream_rt_destroy(struct jn_upstream_rt *rt)
 {
     for (size_t i = 0; rt->servers != NULL && i < rt->cfg->nservers; i++) {
+        if (rt->servers[i].h2 != NULL && h2_free_hook != NULL)
+            h2_free_hook(&rt->servers[i]);
         /* Deferred, like every close: an event for one of them may still
          * be waiting in the current batch. */
         while (rt->servers[i].idle != NULL)

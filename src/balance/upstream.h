@@ -17,6 +17,8 @@
 struct jn_upstream_rt;
 
 /* A connection to an upstream server, busy with one request or idle in a pool. */
+struct jn_h2up_sess;
+
 struct jn_upconn {
     struct jn_io io;
     struct jn_transport tp;     /* plain, or TLS when the upstream has tls: (tp.ssl owned) */
@@ -55,6 +57,7 @@ struct jn_upstream_server_rt {
     struct ssl_session_st *tls_session; /* owned: the server's last TLS session, or NULL */
     uint32_t nidle;
     struct jn_upwait *wait_head, *wait_tail; /* borrowed: queued requests, oldest first */
+    struct jn_h2up_sess *h2; /* owned: HTTP/2 sessions to the server (http/h2/h2_client.c) */
 };
 
 struct jn_upstream_rt {
@@ -76,6 +79,10 @@ struct jn_upstream_rt {
     uint32_t uncounted;                 /* requests not yet added to the shared budget */
     char (*sticky)[JN_STICKY_TOKEN_LEN + 1]; /* owned: cookie value per server; NULL = off */
 };
+
+/* Frees the HTTP/2 sessions of a server, when the pool goes (set by the
+ * HTTP/2 client, which the balance layer does not know). */
+void jn_upstream_set_h2_free_hook(void (*hook)(struct jn_upstream_server_rt *s));
 
 /* Sets up rt for cfg in a worker. Returns 0 or JN_ENOMEM. */
 int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream *cfg,

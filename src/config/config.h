@@ -185,8 +185,16 @@ struct jn_cfg_upstream_tls {
     struct jn_cfg_pos pos, ca_pos, cert_pos, key_pos; /* for error messages */
 };
 
+/* What an upstream's servers speak. */
+enum jn_upstream_protocol {
+    JN_UPSTREAM_HTTP1, /* HTTP/1.1 (the default) */
+    JN_UPSTREAM_H2C,   /* HTTP/2 in clear text, prior knowledge */
+    JN_UPSTREAM_H2,    /* HTTP/2 over the upstream's tls:, by ALPN */
+};
+
 struct jn_cfg_upstream {
     char *name;
+    enum jn_upstream_protocol protocol; /* default http1 */
     char *balance; /* a name the balance registry knows, default "round_robin" */
     struct jn_cfg_server *servers;
     size_t nservers;

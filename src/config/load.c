@@ -319,6 +319,8 @@ static const char *jn_ld_tcp_balance_error(const struct jn_cfg_upstream *up)
         return "has sticky cookies, which need HTTP";
     if (up->tls != NULL)
         return "has tls:, which a tcp listener does not speak (it relays bytes as they are)";
+    if (up->protocol != JN_UPSTREAM_HTTP1)
+        return "speaks HTTP/2, which a tcp listener does not (it relays bytes as they are)";
     return NULL;
 }
 
@@ -475,6 +477,7 @@ enum {
     JN_UP_SLOW_START,
     JN_UP_EWMA,
     JN_UP_TLS,
+    JN_UP_PROTOCOL,
 };
 static const struct jn_ld_key jn_upstream_keys[] = {
     [JN_UP_BALANCE] = JN_LD_KEY("balance", jn_ld_set_balance, 0),
@@ -494,6 +497,7 @@ static const struct jn_ld_key jn_upstream_keys[] = {
                                    offsetof(struct jn_cfg_upstream, slow_start), 0, JN_HOUR_MS),
     [JN_UP_EWMA] = JN_LD_KEY("ewma", jn_ld_set_ewma, 0),
     [JN_UP_TLS] = JN_LD_KEY("tls", jn_ld_set_upstream_tls, 0), /* load_tls.c */
+    [JN_UP_PROTOCOL] = JN_LD_KEY("protocol", jn_ld_set_upstream_protocol, 0),
 };
 static const struct jn_ld_table jn_upstream_table = JN_LD_TABLE("upstream", jn_upstream_keys);
 
@@ -547,6 +551,7 @@ static void jn_ld_upstream(struct jn_ld *ld, yaml_node_t *key, yaml_node_t *valu
     *name = (struct jn_ld_name){up->name, key};
     up->index = cfg->nupstreams++;
     jn_ld_upstream_tls(ld, up); /* counted first: the snapshot frees its context */
+    jn_ld_upstream_protocol(ld, up, found[JN_UP_PROTOCOL].value, found[JN_UP_HEALTH].key);
 }
 
 static void jn_ld_set_upstreams(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,

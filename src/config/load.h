@@ -164,6 +164,11 @@ void jn_ld_listener_tls(struct jn_ld *ld, struct jn_cfg_listener *l);
  * jn_ld_upstream_tls then builds its OpenSSL context (CA file, client
  * certificate), reporting a file that cannot be used. */
 jn_ld_set_fn jn_ld_set_upstream_tls;
+jn_ld_set_fn jn_ld_set_upstream_protocol; /* load_upstream.c */
+/* protocol: against tls: and health checks, once the whole upstream is read
+ * (value: the protocol's node, NULL when absent; health: health's key). */
+void jn_ld_upstream_protocol(struct jn_ld *ld, struct jn_cfg_upstream *up, yaml_node_t *value,
+                             yaml_node_t *health);
 void jn_ld_upstream_tls(struct jn_ld *ld, struct jn_cfg_upstream *up);
 
 /* load.c: reads the document (root may be NULL: empty) into ld->cfg, reporting every error. */

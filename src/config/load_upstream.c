@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/load.h"
+#include "tls/tls_client.h"
 #include "core/common.h"
 
 #define JN_MINUTE_MS (60 * 1000)
@@ -476,6 +477,42 @@ void jn_ld_upstream_ewma(struct jn_ld *ld, const struct jn_cfg_upstream *up,
         return;
     if (strcmp(up->balance, "ewma") != 0)
         jn_ld_error(ld, ewma_key, "ewma: only used by balance: ewma (balance is %s)", up->balance);
+}
+
+/* ---- protocol ---- */
+
+void jn_ld_set_upstream_protocol(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                                 void *obj)
+{
+    static const char *const names[] = { "http1", "h2c", "h2" };
+    const char *s = jn_ld_scalar(ld, value, key->name, "http1, h2c or h2");
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < JN_ARRAY_LEN(names); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            ((struct jn_cfg_upstream *)obj)->protocol = (enum jn_upstream_protocol)i;
+            return;
+        }
+    }
+    jn_ld_error(ld, value, "protocol: invalid value %s (expected one of: http1, h2c, h2)",
+                jn_ld_quote(ld, s, strlen(s)));
+}
+
+void jn_ld_upstream_protocol(struct jn_ld *ld, struct jn_cfg_upstream *up, yaml_node_t *value,
+                             yaml_node_t *health)
+{
+    if (up->protocol == JN_UPSTREAM_H2 && up->tls == NULL)
+        jn_ld_error(ld, value, "protocol: h2 is HTTP/2 over TLS and needs tls: (h2c is HTTP/2 "
+                               "in clear text)");
+    else if (up->protocol == JN_UPSTREAM_H2C && up->tls != NULL)
+        jn_ld_error(ld, value, "protocol: h2c is HTTP/2 in clear text; with tls: use h2");
+    else if (up->protocol == JN_UPSTREAM_H2 && up->tls->client != NULL &&
+             jn_tls_client_offer_h2(up->tls->client) != 0)
+        jn_ld_error(ld, value, "protocol: out of memory");
+    else if (up->protocol != JN_UPSTREAM_HTTP1 && up->health.enabled && !up->health.tcp)
+        jn_ld_error(ld, health, "health: checks of type http speak HTTP/1.1, which a protocol "
+                                "%s upstream may not; use type: tcp",
+                    up->protocol == JN_UPSTREAM_H2 ? "h2" : "h2c");
 }
 
 /* ---- defaults ---- */

@@ -16,6 +16,7 @@
 #include "http/front.h"
 #include "http/h1/h1_server.h"
 #include "http/h1/h1_write.h"
+#include "http/h2/h2_client.h"
 #include "http/path.h"
 #include "http/proxy_upstream.h"
 #include "http/upgrade.h"
@@ -27,6 +28,7 @@
 #define STREAM_CACHE 64 /* unused streams kept per worker */
 
 static void release_upstream(struct jn_stream *s);
+static int deliver_head(struct jn_stream *s, const struct jn_h1_message *mp);
 static void finish(struct jn_stream *s);
 
 /* ---- request ids and local responses ---- */
@@ -261,8 +263,8 @@ static int init_request(struct jn_stream *s, const struct jn_h1_message *m, cons
     s->absolute_form = authority.ptr != NULL;
     s->req.authority = s->absolute_form ? authority : m->host;
     s->req.host = strip_port(s->req.authority);
-    s->req.version_major = 1;
-    s->req.version_minor = m->version_minor;
+    s->req.version_major = s->h2 != NULL ? 2 : 1;
+    s->req.version_minor = s->h2 != NULL ? 0 : m->version_minor;
     s->method = jn_arena_strndup(&s->arena, m->method.ptr, m->method.len);
     s->path = jn_arena_strndup(&s->arena, m->target.ptr, m->target.len);
     return s->method && s->path ? 0 : JN_ENOMEM;
@@ -345,6 +347,22 @@ static void respond_local(struct jn_stream *s)
     s->front->respond(s, r->status, &f, r->body, r->body_len);
 }
 
+/* An HTTP/2 upstream: the request head goes as HEADERS, built from f. */
+static void start_h2_upstream(struct jn_stream *s, struct jn_fields *f)
+{
+    char path[MAX_UPSTREAM_PATH]; /* copied by jn_h2up_prepare */
+    int n = jn_route_upstream_path(s->route, s->req.path, path, sizeof(path));
+    if (n < 0 || add_forwarding_fields(s, f) != 0 ||
+        jn_h2up_prepare(s, f, (struct jn_slice){ path, (size_t)n }, s->req.query) != 0) {
+        jn_stream_respond_error(s, 431, "request header too large to forward");
+        return;
+    }
+    s->retryable = s->req_body.done && is_idempotent(s->req.method);
+    s->phase = JN_STREAM_UPSTREAM;
+    s->t_upstream = jn_loop_now(&s->client->worker->loop);
+    jn_h2up_start(s);
+}
+
 static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
 {
     s->up = &s->gen->ups[s->route->upstream->index];
@@ -356,6 +374,10 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     }
     s->up->in_flight[s->server]++;
     s->counted = true;
+    if (s->up->cfg->protocol != JN_UPSTREAM_HTTP1) {
+        start_h2_upstream(s, f);
+        return;
+    }
     if (build_upstream_head(s, f, m) != 0) {
         jn_stream_respond_error(s, 431, "request header too large to forward");
         return;
@@ -553,6 +575,18 @@ static int handle_response_head(struct jn_stream *s)
         s->resp_scan = (struct jn_h1_scan){ 0 };
         return 1;
     }
+    rc = deliver_head(s, &m);
+    if (rc > 0 && s->resp_head_sent)
+        jn_buf_consume(&s->resp_in, (size_t)m.header_bytes);
+    return rc;
+}
+
+/* The response head, parsed from HTTP/1.1 or received as HTTP/2 HEADERS:
+ * passive health and retries see its status, the filters its fields, and
+ * the client gets its own version of it. Returns 1. */
+static int deliver_head(struct jn_stream *s, const struct jn_h1_message *mp)
+{
+    const struct jn_h1_message m = *mp;
     if (jn_proxy_judge_response(s, m.status))
         return 1; /* retried on another server */
     s->status = m.status;
@@ -577,11 +611,11 @@ static int handle_response_head(struct jn_stream *s)
                                      sizeof(cookie))) > 0)
         jn_fields_add(&f, cs("Set-Cookie"), (struct jn_slice){ cookie, clen });
     s->front->response_head(s, m.status, &f, &m);
-    jn_buf_consume(&s->resp_in, (size_t)rc);
     s->resp_head_sent = true;
     /* The response header is in: from now on the response timeout bounds
      * the silence between reads instead. */
-    jn_timer_set(s->up->loop, &s->uc->timer, s->gen->cfg->timeouts.upstream_response);
+    if (s->uc != NULL)
+        jn_timer_set(s->up->loop, &s->uc->timer, s->gen->cfg->timeouts.upstream_response);
     return 1;
 }
 
@@ -608,6 +642,43 @@ static int pump_response(struct jn_stream *s)
     if (rc > 0 && s->uc != NULL)
         jn_timer_set(s->up->loop, &s->uc->timer, s->gen->cfg->timeouts.upstream_response);
     return rc;
+}
+
+/* One pass for an HTTP/2 upstream: the session moves the frames, this
+ * moves the bytes between them and the client. Same returns as relay_once. */
+static int relay_h2(struct jn_stream *s)
+{
+    uint16_t status;
+    enum jn_outcome o;
+    const char *why = jn_h2up_error(s, &status, &o);
+    if (why != NULL) {
+        jn_proxy_upstream_fail(s, status, why, o);
+        return -1;
+    }
+    int p = s->front->pump_request(s);
+    if (p < 0 || s->phase != JN_STREAM_UPSTREAM)
+        return -1;
+    jn_h2up_push(s);
+    struct jn_h1_message m;
+    if (!s->resp_head_sent && jn_h2up_head(s, &status, &m)) {
+        deliver_head(s, &m);
+        if (s->phase != JN_STREAM_UPSTREAM || !s->resp_head_sent)
+            return s->phase == JN_STREAM_UPSTREAM ? 0 : -1; /* retried elsewhere, or answered */
+        p = 1;
+    }
+    size_t before = jn_buf_len(&s->resp_in);
+    int rc = pump_response(s);
+    if (rc < 0)
+        return -1;
+    if (jn_buf_len(&s->resp_in) < before)
+        jn_h2up_consumed(s, before - jn_buf_len(&s->resp_in));
+    p |= rc;
+    if ((rc = s->front->flush(s)) < 0) {
+        s->error = "client write failed";
+        s->front->abort(s);
+        return -1;
+    }
+    return p | rc;
 }
 
 /* One pass over every direction. Returns 1 on progress, 0 stalled, -1 when s ended. */
@@ -650,7 +721,7 @@ void jn_proxy_drive(struct jn_stream *s)
         return; /* over, waiting for its client side to let go of it */
     while (s->phase == JN_STREAM_UPSTREAM) {
         struct jn_upconn *uc = s->uc;
-        int rc = relay_once(s);
+        int rc = s->h2up != NULL ? relay_h2(s) : relay_once(s);
         if (!front->alive(c, s))
             return;
         /* A failure retried on another connection: a pooled one is already
@@ -714,6 +785,8 @@ void jn_proxy_client_timeout(struct jn_stream *s)
 static void release_upstream(struct jn_stream *s)
 {
     struct jn_upconn *uc = s->uc;
+    if (s->h2up != NULL)
+        jn_h2up_release(s);
     jn_upwait_cancel(&s->wait);
     if (s->counted) {
         s->up->in_flight[s->server]--;

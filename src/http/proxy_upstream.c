@@ -12,6 +12,7 @@
 #include "balance/sticky.h"
 #include "core/log.h"
 #include "http/front.h"
+#include "http/h2/h2_client.h"
 #include "http/h1/h1_server.h"
 #include "http/proxy.h"
 #include "tls/tls_client.h"
@@ -37,6 +38,10 @@ static void wait_for_slot(struct jn_stream *s)
 
 void jn_proxy_connect(struct jn_stream *s, int flags)
 {
+    if (s->h2up != NULL) {
+        jn_h2up_start(s); /* HTTP/2: a stream on a session, not a connection */
+        return;
+    }
     const char *err = NULL;
     struct jn_upconn *uc = NULL;
     if (!s->retryable)
@@ -108,6 +113,8 @@ int jn_proxy_pick(struct jn_stream *s)
  * state and must not be pooled. */
 void jn_proxy_drop_upconn(struct jn_stream *s)
 {
+    if (s->h2up != NULL)
+        jn_h2up_release(s);
     if (s->uc != NULL) {
         jn_upconn_close(s->uc);
         s->uc = NULL;

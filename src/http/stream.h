@@ -18,6 +18,7 @@
 struct jn_client;
 struct jn_front_ops;
 struct jn_h2_stream;
+struct jn_h2up_stream;
 
 enum jn_stream_phase {
     JN_STREAM_REQ_HEAD,   /* routing and filters */
@@ -31,6 +32,9 @@ struct jn_stream {
     struct jn_client *client;   /* borrowed: the connection carrying it */
     const struct jn_front_ops *front; /* static: how the client side is spoken */
     struct jn_h2_stream *h2;    /* HTTP/2 only: the stream's frames side, owned by the connection */
+    struct jn_h2up_stream *h2up; /* an HTTP/2 upstream's side (h2/h2_client.c), in the arena */
+    struct jn_http_field *trailers; /* arena: response trailers to pass on, NULL when none */
+    size_t ntrailers;
     const char *tls_client_subject; /* borrowed from the connection, which outlives the stream:
                                        its verified TLS client certificate subject (RFC 2253),
                                        NULL without one; what policies read */

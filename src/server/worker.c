@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "http/access_log.h"
 #include "http/h1/h1_server.h"
+#include "http/h2/h2_client.h"
 #include "http/proxy.h"
 #include "net/listener.h"
 
@@ -240,6 +241,7 @@ int jn_workers_start(struct jn_config *cfg, uint32_t n)
         }
     }
     jn_upstream_set_kick_hook(wake_every_worker);
+    jn_h2up_init();
     for (uint32_t i = 0; i < n; i++) {
         atomic_fetch_add(&running, 1);
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {

@@ -19,6 +19,12 @@ struct jn_tls_client {
     SSL_CTX *ctx; /* owned */
 };
 
+int jn_tls_client_offer_h2(struct jn_tls_client *c)
+{
+    static const unsigned char h2[] = "\x02h2";
+    return SSL_CTX_set_alpn_protos(c->ctx, h2, sizeof(h2) - 1) == 0 ? 0 : JN_ENOMEM;
+}
+
 static const char *client_reason(void)
 {
     unsigned long e = ERR_peek_error(); /* the first: the cause, not its echoes */

@@ -10,6 +10,7 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 import hpack
 from hyperframe.frame import (ContinuationFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame,
@@ -90,7 +91,11 @@ class H2Client:
                         self.conn.max_outbound_frame_size)
                 if n <= 0 and len(rest) > 0:
                     break
-                self.conn.send_data(sid, rest[:n].tobytes(), end_stream=(n == len(rest)))
+                try:
+                    self.conn.send_data(sid, rest[:n].tobytes(), end_stream=(n == len(rest)))
+                except h2.exceptions.StreamClosedError:
+                    rest = rest[:0]  # answered and reset (RFC 9113 8.1): the rest is not wanted
+                    break
                 rest = rest[n:]
                 if len(rest) == 0:
                     break
@@ -234,3 +239,98 @@ class RawH2:
 
 __all__ = ["H2Client", "RawH2", "tls_context", "ContinuationFrame", "HeadersFrame", "PingFrame",
            "RstStreamFrame", "SettingsFrame", "GoAwayFrame"]
+
+
+class H2Backend:
+    """An h2c server (prior knowledge) made with python3-h2: answers each
+    request with JSON describing it (method, path, headers, body length),
+    the body itself under /echo, and trailers under /trailers."""
+
+    def __init__(self):
+        import json
+        import threading
+        self.json = json
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.received = []
+        self.connections = 0
+        self.stop = threading.Event()
+        self.threads = threading
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            self.threads.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        cfg = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        conn = h2.connection.H2Connection(cfg)
+        conn.initiate_connection()
+        c.sendall(conn.data_to_send())
+        reqs = {}
+        pending = {}
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        reqs[ev.stream_id] = {"headers": dict(ev.headers), "body": bytearray()}
+                    elif isinstance(ev, h2.events.DataReceived):
+                        reqs[ev.stream_id]["body"] += ev.data
+                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        self.respond(conn, ev.stream_id, reqs.pop(ev.stream_id), pending)
+                    elif isinstance(ev, h2.events.WindowUpdated):
+                        pass
+                self.send_pending(conn, pending)
+                c.sendall(conn.data_to_send())
+        except (OSError, h2.exceptions.ProtocolError):
+            return
+        finally:
+            c.close()
+
+    def respond(self, conn, sid, req, pending):
+        h = req["headers"]
+        rec = {"method": h[":method"], "path": h[":path"], "authority": h.get(":authority"),
+               "headers": {k: v for k, v in h.items() if not k.startswith(":")},
+               "body_len": len(req["body"])}
+        self.received.append(rec)
+        body = bytes(req["body"]) if h[":path"].startswith("/echo") else \
+            self.json.dumps(rec).encode()
+        trailers = h[":path"].startswith("/trailers")
+        conn.send_headers(sid, [(":status", "200"), ("content-type", "application/json"),
+                                ("x-backend", "h2")])
+        pending[sid] = [memoryview(body), trailers]
+
+    def send_pending(self, conn, pending):
+        for sid, item in list(pending.items()):
+            rest, trailers = item
+            while len(rest) > 0:
+                n = min(len(rest), conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+                if n <= 0:
+                    break
+                conn.send_data(sid, rest[:n].tobytes())
+                rest = rest[n:]
+            item[0] = rest
+            if len(rest) == 0:
+                if trailers:
+                    conn.send_headers(sid, [("x-checksum", "done"), ("x-count", "1")],
+                                      end_stream=True)
+                else:
+                    conn.end_stream(sid)
+                del pending[sid]
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import os
 import signal
+import socket
 import subprocess
 import threading
 
@@ -448,3 +449,70 @@ def test_garbage_after_the_preface_closes_only_that_connection(h2j):
     c = H2Client(j.plain)
     assert c.get("/after").status == 200
     c.close()
+
+
+# ---- found in review ----
+
+def test_reset_uploads_give_the_connection_window_back(h2j):
+    """Bodies of queued streams wait in Junction; a client that resets such
+    streams must get their bytes back as connection window, or the
+    connection's uploads stall for good."""
+    Slow.gate.clear()
+    held = Backend("held", Slow)
+    try:
+        j = h2j(more_up="  held:\n    servers: [ { address: 127.0.0.1:%d } ]\n"
+                        "    limits: { max_connections: 1, max_pending: 100, queue_timeout: 60s }\n"
+                % held.port,
+                more_routes="  - { name: held, match: { path_prefix: /held }, upstream: held }\n")
+        c = H2Client(j.plain)
+        first = c.request("GET", "/held/first")  # takes the only connection
+        wait_for(lambda: getattr(held, "held", 0) == 1)
+        for i in range(30):  # 30 x 60 kB > the 1 MiB connection window
+            sid = c.conn.get_next_available_stream_id()
+            c.conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"),
+                                      (":authority", c.authority), (":path", "/held/q")])
+            for _ in range(4):
+                c.conn.send_data(sid, b"z" * 15000)
+            c.conn.reset_stream(sid)
+            c.flush()
+            c.pump(lambda: c.conn.outbound_flow_control_window >= 60000)
+        r = c.get("/local", method="POST", body=b"y" * 100000)
+        assert r.status == 200
+        Slow.gate.set()
+        c.pump(lambda: c.responses[first].done)
+        c.close()
+    finally:
+        Slow.gate.set()
+        held.close()
+
+
+def test_expect_100_continue_over_h2_keeps_the_framing(h2j):
+    j = h2j()
+    c = H2Client(j.plain)
+    r = c.get("/e", method="POST", headers=[("expect", "100-continue")], body=b"a" * 1000)
+    assert r.status == 200
+    assert c.get("/after").status == 200
+    c.close()
+
+
+def test_a_client_that_never_opens_its_window_is_closed(h2j):
+    j = h2j(timeouts=", client_body: 300ms")
+    c = H2Client(j.plain, window=0)
+    sids = [c.request("GET", "/local") for _ in range(5)]
+    c.pump(lambda: c.closed)
+    assert all(c.responses[s].headers is not None for s in sids)
+    assert all(not c.responses[s].ended for s in sids)
+
+
+def test_a_partial_preface_is_timed_out_like_a_slow_header(h2j):
+    j = h2j(timeouts=", client_header: 300ms")
+    s = socket.create_connection(("127.0.0.1", j.plain), timeout=20)
+    s.sendall(b"PRI * HTT")
+    got = b""
+    while True:  # closed after client_header, not client_idle (60s)
+        data = s.recv(4096)
+        if not data:
+            break
+        got += data
+    assert got.startswith(b"HTTP/1.1 408 ")
+    s.close()

@@ -255,6 +255,10 @@ static bool next_request(struct jn_client *c)
         int h2 = h2_preface(c);
         if (h2 == 1 || h2 == JN_ENOMEM)
             return h2 == 1;
+        if (h2 == JN_EAGAIN && !c->header_timer_armed) {
+            c->header_timer_armed = true; /* a partial preface is a slow header too */
+            jn_client_set_timer(c, JN_CT_HEADER);
+        }
         if (h2 == 0 && !jn_buf_empty(&c->in)) {
             struct jn_h1_message msg;
             int rc = jn_h1_parse_request(jn_buf_head(&c->in), jn_buf_len(&c->in), &lim, hdrs,

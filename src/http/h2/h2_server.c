@@ -55,6 +55,8 @@ struct jn_h2_conn {
     struct jn_h2_stream *garbage;
     struct jn_h2_stream *all;
     uint32_t nstreams;
+    uint64_t activity;           /* streams begun and body bytes moved: what re-arms the timer */
+    uint64_t armed_activity;     /* activity when the timer was last armed */
     uint64_t ctl_second;         /* loop second the control frame count is for */
     uint32_t ctl_frames;
     bool goaway;                 /* GOAWAY submitted: no new streams */
@@ -122,6 +124,20 @@ static void calm(struct jn_h2_conn *h, const char *why)
 
 /* ---- streams ---- */
 
+/* Request body bytes that will never go upstream: their window goes back
+ * to the client, or the connection's window would shrink for good (the
+ * stream's own is gone with the stream, or no longer matters). */
+static void drop_input(struct jn_h2_stream *hs)
+{
+    struct jn_h2_conn *h = hs->conn;
+    size_t n = jn_buf_len(&hs->in);
+    if (n > 0) {
+        nghttp2_session_consume_connection(h->session, n);
+        jn_buf_consume(&hs->in, n);
+    }
+    jn_buf_release(&h->c->worker->bufs, &hs->in);
+}
+
 static void stream_free(struct jn_h2_stream *hs)
 {
     struct jn_h2_conn *h = hs->conn;
@@ -173,6 +189,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         h->all->all_prev = hs;
     h->all = hs;
     h->nstreams++;
+    h->activity++;
     nghttp2_session_set_stream_user_data(session, hs->id, hs);
     return 0;
 }
@@ -392,6 +409,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
     /* Flow control bounds this buffer by the stream's window. */
     if (jn_buf_put(&hs->in, data, len) != 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    hs->conn->activity++;
     mark_ready(hs);
     return 0;
 }
@@ -407,6 +425,7 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
         hs->s->error = error_code == NGHTTP2_NO_ERROR ? "stream closed early"
                                                       : "client reset the stream";
     hs->reset = true;
+    drop_input(hs);
     jn_stream_settle(hs->s);
     if (hs->queued)
         unqueue(hs);
@@ -429,6 +448,24 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
     return 0;
 }
 
+/* The upstream's trailers (gRPC's grpc-status) after the body. */
+static int submit_trailers(struct jn_h2_stream *hs)
+{
+    struct jn_stream *s = hs->s;
+    nghttp2_nv *nva = jn_arena_alloc(&s->arena, s->ntrailers * sizeof(*nva));
+    if (nva == NULL)
+        return JN_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < s->ntrailers; i++) {
+        const struct jn_http_field *t = &s->trailers[i];
+        if (t->name.len == 0 || t->name.ptr[0] == ':')
+            continue;
+        nva[n++] = (nghttp2_nv){ (uint8_t *)t->name.ptr, (uint8_t *)t->value.ptr, t->name.len,
+                                 t->value.len, NGHTTP2_NV_FLAG_NONE };
+    }
+    return nghttp2_submit_trailer(hs->conn->session, hs->id, nva, n) == 0 ? 0 : JN_EIO;
+}
+
 static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *source, void *user)
 {
@@ -442,6 +479,8 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
         jn_buf_release(&hs->conn->c->worker->bufs, &hs->out);
         if (hs->out_eof) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
+            if (hs->s->ntrailers > 0 && submit_trailers(hs) == 0)
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers end it */
             return (ssize_t)n;
         }
         if (n == 0) {
@@ -449,6 +488,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
             return NGHTTP2_ERR_DEFERRED;
         }
     }
+    hs->conn->activity += n > 0;
     mark_ready(hs); /* room for more of the response */
     return (ssize_t)n;
 }
@@ -551,11 +591,7 @@ static int h2_pump_request(struct jn_stream *s)
     nghttp2_session *session = hs->conn->session;
     size_t before = jn_buf_len(&hs->in);
     if (s->req_body.done || s->req_write_failed || hs->reset) {
-        /* Bytes left over are dropped, and their window given back. */
-        if (before > 0 && !hs->reset)
-            nghttp2_session_consume(session, hs->id, before);
-        jn_buf_consume(&hs->in, before);
-        jn_buf_release(&hs->conn->c->worker->bufs, &hs->in);
+        drop_input(hs); /* bytes left over are dropped, and their window given back */
         return 0;
     }
     if (jn_buf_acquire(&s->client->worker->bufs, &s->req_out) != 0)
@@ -601,6 +637,7 @@ static bool h2_alive(const struct jn_client *c, const struct jn_stream *s)
 static void h2_abort(struct jn_stream *s)
 {
     struct jn_h2_stream *hs = s->h2;
+    drop_input(hs);
     if (!hs->reset) {
         hs->reset = true;
         nghttp2_submit_rst_stream(hs->conn->session, NGHTTP2_FLAG_NONE, hs->id,
@@ -611,7 +648,8 @@ static void h2_abort(struct jn_stream *s)
 
 static void h2_done(struct jn_stream *s)
 {
-    h2_flush(s); /* the last bytes, or the end of the body, may be waiting */
+    drop_input(s->h2); /* answered before its body was read (a 404, an early 413) */
+    h2_flush(s);       /* the last bytes, or the end of the body, may be waiting */
 }
 
 static void h2_wake(struct jn_stream *s)
@@ -786,7 +824,6 @@ static bool send_frames(struct jn_h2_conn *h)
 void jn_h2_drive(struct jn_client *c)
 {
     struct jn_h2_conn *h = c->h2;
-    bool moved = false;
     /* Until nothing moves: readiness is edge-triggered, so stopping early
      * would wait for an event that may never come. */
     while (!c->closed) {
@@ -804,7 +841,6 @@ void jn_h2_drive(struct jn_client *c)
         collect(h);
         if (!progress)
             break;
-        moved = true;
     }
     if (c->closed)
         return;
@@ -815,14 +851,31 @@ void jn_h2_drive(struct jn_client *c)
         jn_client_close(c);
         return;
     }
-    if (moved)
-        jn_client_set_timer(c, idle ? JN_CT_IDLE : JN_CT_BODY);
+    /* Only streams moving re-arm the timer: PINGs alone do not keep a
+     * connection open. */
+    if (idle && c->timer_kind != JN_CT_IDLE)
+        jn_client_set_timer(c, JN_CT_IDLE);
+    else if (!idle && (h->activity != h->armed_activity || c->timer_kind == JN_CT_IDLE))
+        jn_client_set_timer(c, JN_CT_BODY);
+    h->armed_activity = h->activity;
+}
+
+/* True when a stream has response bytes that the client's flow-control
+ * window keeps from being sent: the client, not the upstream, is slow. */
+static bool client_stalls(struct jn_h2_conn *h)
+{
+    bool conn_shut = nghttp2_session_get_remote_window_size(h->session) <= 0;
+    for (struct jn_h2_stream *hs = h->all; hs != NULL; hs = hs->all_next)
+        if (!hs->reset && !jn_buf_empty(&hs->out) &&
+            (conn_shut || nghttp2_session_get_stream_remote_window_size(h->session, hs->id) <= 0))
+            return true;
+    return false;
 }
 
 void jn_h2_timeout(struct jn_client *c)
 {
     struct jn_h2_conn *h = c->h2;
-    if (h->nstreams > 0 && jn_buf_empty(&c->out) && !h->dead) {
+    if (h->nstreams > 0 && jn_buf_empty(&c->out) && !h->dead && !client_stalls(h)) {
         /* Streams wait on their upstreams, whose own timers apply. */
         jn_client_set_timer(c, JN_CT_BODY);
         return;
