@@ -31,6 +31,10 @@ static int emit(struct jn_body *b, struct jn_buf *dst, const char *p, size_t n)
 /* The closing "0\r\n\r\n" of a re-encoded body. Returns false when it does not fit yet. */
 static bool finish(struct jn_body *b, struct jn_buf *dst)
 {
+    if (b->hold_end) {
+        b->src_done = true; /* the caller ends it, with jn_body_end */
+        return false;
+    }
     if (b->out_chunked) {
         if (jn_buf_room(dst) < 5)
             return false;
@@ -98,4 +102,17 @@ int jn_body_pump(struct jn_body *b, struct jn_buf *src, struct jn_buf *dst, cons
     if (ended && finish(b, dst))
         moved = 1;
     return moved;
+}
+
+int jn_body_end(struct jn_body *b, struct jn_buf *dst, const char *tail, size_t n)
+{
+    if (b->done || !b->src_done)
+        return 0;
+    if (jn_buf_room(dst) < n + CHUNK_OVERHEAD * 2)
+        return JN_EAGAIN;
+    if (n > 0)
+        emit(b, dst, tail, n);
+    b->hold_end = false;
+    finish(b, dst);
+    return 0;
 }

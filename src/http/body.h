@@ -16,6 +16,8 @@ struct jn_body {
     bool out_chunked;     /* re-encode as chunked toward the destination */
     bool done;            /* the whole body has been moved */
     bool src_eof;         /* set by the caller when a close-delimited source ended */
+    bool hold_end;        /* set by the caller: the source's end does not end the body... */
+    bool src_done;        /* ...it sets this instead, and jn_body_end adds a tail */
     uint64_t remaining;   /* JN_H1_BODY_LENGTH: bytes still to come */
     uint64_t moved;       /* body bytes moved so far */
     struct jn_h1_chunked chunked;
@@ -25,5 +27,8 @@ void jn_body_init(struct jn_body *b, enum jn_h1_body in, uint64_t length, bool o
 /* Moves what it can from src to dst. Returns 1 when something moved, 0 when
  * stalled (src empty or dst full), JN_EINVAL on bad framing (*err set). */
 int jn_body_pump(struct jn_body *b, struct jn_buf *src, struct jn_buf *dst, const char **err);
+/* With hold_end, once src_done: writes tail (framed like the body) and the
+ * body's end. Returns 0, or JN_EAGAIN when dst has no room for it yet. */
+int jn_body_end(struct jn_body *b, struct jn_buf *dst, const char *tail, size_t n);
 
 #endif

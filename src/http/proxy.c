@@ -16,6 +16,7 @@
 #include "http/front.h"
 #include "http/h1/h1_server.h"
 #include "http/h1/h1_write.h"
+#include "http/grpc_web.h"
 #include "http/h2/h2_client.h"
 #include "http/path.h"
 #include "http/proxy_upstream.h"
@@ -375,6 +376,7 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     s->up->in_flight[s->server]++;
     s->counted = true;
     if (s->up->cfg->protocol != JN_UPSTREAM_HTTP1) {
+        s->grpc_web = jn_grpc_web_request(s, f);
         start_h2_upstream(s, f);
         return;
     }
@@ -610,7 +612,10 @@ static int deliver_head(struct jn_stream *s, const struct jn_h1_message *mp)
         (clen = jn_sticky_set_cookie(s->up->cfg, s->up->sticky[s->server], cookie,
                                      sizeof(cookie))) > 0)
         jn_fields_add(&f, cs("Set-Cookie"), (struct jn_slice){ cookie, clen });
+    if (s->grpc_web)
+        jn_grpc_web_response(s, &f);
     s->front->response_head(s, m.status, &f, &m);
+    s->resp_body.hold_end = s->grpc_web && !s->resp_body.done; /* the trailers frame goes last */
     s->resp_head_sent = true;
     /* The response header is in: from now on the response timeout bounds
      * the silence between reads instead. */
@@ -634,8 +639,18 @@ static int pump_response(struct jn_stream *s)
         jn_proxy_upstream_fail(s, 502, err ? err : "invalid response body framing", JN_OUT_RESET);
         return -1;
     }
+    if (s->resp_body.src_done && !s->resp_body.done) {
+        /* gRPC-Web: the upstream's trailers become the body's last frame. */
+        char frame[4096];
+        size_t n = jn_grpc_web_trailers(s, frame, sizeof(frame));
+        if (jn_body_end(&s->resp_body, out, frame, n) == 0) {
+            s->ntrailers = 0; /* said in the body; not again as HTTP/2 trailers */
+            rc = 1;
+        }
+    }
     s->bytes_sent += jn_buf_len(out) - before;
-    if (!s->resp_body.done && s->upstream_eof && jn_buf_empty(&s->resp_in)) {
+    if (!s->resp_body.done && !s->resp_body.src_done && s->upstream_eof &&
+        jn_buf_empty(&s->resp_in)) {
         jn_proxy_upstream_fail(s, 502, "upstream closed before the end of the response body", JN_OUT_RESET);
         return -1;
     }

@@ -35,6 +35,7 @@ struct jn_stream {
     struct jn_h2up_stream *h2up; /* an HTTP/2 upstream's side (h2/h2_client.c), in the arena */
     struct jn_http_field *trailers; /* arena: response trailers to pass on, NULL when none */
     size_t ntrailers;
+    bool grpc_web;              /* a gRPC-Web request sent as gRPC (http/grpc_web.c) */
     const char *tls_client_subject; /* borrowed from the connection, which outlives the stream:
                                        its verified TLS client certificate subject (RFC 2253),
                                        NULL without one; what policies read */

@@ -231,3 +231,48 @@ def test_protocol_configuration_errors(tmp_path):
     assert p.returncode != 0 and "checks of type http speak HTTP/1.1" in p.stderr
     p = check(tmp_path, "    protocol: h2c\n    health: { type: tcp }\n")
     assert p.returncode == 0, p.stderr
+
+
+# ---- gRPC-Web ----
+
+def grpc_web_call(port, path, message):
+    """A gRPC-Web call made by hand over HTTP/1.1: one length-prefixed frame."""
+    body = b"\x00" + len(message).to_bytes(4, "big") + message
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    c.request("POST", path, body=body, headers={"Content-Type": "application/grpc-web+proto",
+                                                "X-Grpc-Web": "1", "Accept": "*/*"})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    frames = []
+    while data:
+        flag, n = data[0], int.from_bytes(data[1:5], "big")
+        frames.append((flag, data[5:5 + n]))
+        data = data[5 + n:]
+    return r, frames
+
+
+def test_grpc_web_call_gets_its_trailers_in_the_body(grpc_junction):
+    r, frames = grpc_web_call(grpc_junction.plain, "/test.Echo/Unary", b"web")
+    assert r.status == 200
+    assert r.getheader("Content-Type").startswith("application/grpc-web")
+    assert r.getheader("Transfer-Encoding") == "chunked"
+    assert frames[0] == (0, b"echo:web")
+    flag, trailer = frames[-1]
+    assert flag == 0x80
+    lines = dict(l.split(":", 1) for l in trailer.decode().strip().split("\r\n"))
+    assert lines["grpc-status"] == "0"
+    assert lines["x-served-by"] == "grpc"
+
+
+def test_grpc_web_error_status(grpc_junction):
+    r, frames = grpc_web_call(grpc_junction.plain, "/test.Echo/Unary", b"deny")
+    assert r.status == 200
+    # A trailers-only answer: the status is in the head, or in a trailers frame.
+    status = r.getheader("grpc-status")
+    if status is None:
+        lines = dict(l.split(":", 1) for l in frames[-1][1].decode().strip().split("\r\n"))
+        status, message = lines["grpc-status"], lines["grpc-message"]
+    else:
+        message = r.getheader("grpc-message")
+    assert status == "7" and message == "no way"

@@ -128,3 +128,45 @@ Test(body, bad_chunk_framing_is_an_error)
     free(src.data);
     free(dst.data);
 }
+
+Test(body, a_held_end_lets_the_caller_add_a_tail_before_the_last_chunk)
+{
+    struct jn_buf src = make_buf(256), dst = make_buf(256);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_CLOSE, 0, true);
+    b.hold_end = true;
+    put(&src, "hello");
+    b.src_eof = true;
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), 1);
+    cr_assert(b.src_done && !b.done); /* the source ended; the body goes on */
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), 0);
+    cr_assert_eq(jn_body_end(&b, &dst, "tail", 4), 0);
+    cr_assert(b.done);
+    char *out = take(&dst);
+    cr_assert_str_eq(out, "5\r\nhello\r\n4\r\ntail\r\n0\r\n\r\n");
+    free(out);
+    free(src.data);
+    free(dst.data);
+}
+
+Test(body, a_tail_that_does_not_fit_waits_for_room)
+{
+    struct jn_buf src = make_buf(64), dst = make_buf(64);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_LENGTH, 2, false);
+    b.hold_end = true;
+    put(&src, "ok");
+    jn_body_pump(&b, &src, &dst, &err);
+    cr_assert(b.src_done);
+    char big[64] = { 0 };
+    cr_assert_eq(jn_body_end(&b, &dst, big, sizeof(big)), JN_EAGAIN);
+    cr_assert(!b.done);
+    cr_assert_eq(jn_body_end(&b, &dst, "t", 1), 0);
+    char *out = take(&dst);
+    cr_assert_str_eq(out, "okt");
+    free(out);
+    free(src.data);
+    free(dst.data);
+}

@@ -1,0 +1,26 @@
+/* gRPC-Web (binary) to gRPC: requests with Content-Type
+ * application/grpc-web[+proto|+json...] are sent to an HTTP/2 upstream as
+ * application/grpc[...], and the response's trailers come back to the
+ * client as the last frame of the body (flag 0x80), as Envoy's grpc_web
+ * filter does. Recognised by content type alone. See docs/http2.md. */
+#ifndef JN_HTTP_GRPC_WEB_H
+#define JN_HTTP_GRPC_WEB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/fields.h"
+
+struct jn_stream;
+
+/* If f is a gRPC-Web request, rewrites its content type for gRPC and
+ * returns true. */
+bool jn_grpc_web_request(struct jn_stream *s, struct jn_fields *f);
+/* Rewrites a gRPC response's content type (and drops its length, since a
+ * frame is added) for a gRPC-Web client. */
+void jn_grpc_web_response(struct jn_stream *s, struct jn_fields *f);
+/* The trailers frame of s's response (grpc-status and the rest, as
+ * "name:value\r\n" lines) in out; returns its length, 0 when it does not fit. */
+size_t jn_grpc_web_trailers(const struct jn_stream *s, char *out, size_t cap);
+
+#endif
