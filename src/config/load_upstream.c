@@ -501,14 +501,13 @@ void jn_ld_set_upstream_protocol(struct jn_ld *ld, const struct jn_ld_key *key, 
 void jn_ld_upstream_protocol(struct jn_ld *ld, struct jn_cfg_upstream *up, yaml_node_t *value,
                              yaml_node_t *health)
 {
+    if (up->protocol == JN_UPSTREAM_H2 && up->tls != NULL && up->tls->client != NULL)
+        jn_tls_client_offer_h2(up->tls->client);
     if (up->protocol == JN_UPSTREAM_H2 && up->tls == NULL)
         jn_ld_error(ld, value, "protocol: h2 is HTTP/2 over TLS and needs tls: (h2c is HTTP/2 "
                                "in clear text)");
     else if (up->protocol == JN_UPSTREAM_H2C && up->tls != NULL)
         jn_ld_error(ld, value, "protocol: h2c is HTTP/2 in clear text; with tls: use h2");
-    else if (up->protocol == JN_UPSTREAM_H2 && up->tls->client != NULL &&
-             jn_tls_client_offer_h2(up->tls->client) != 0)
-        jn_ld_error(ld, value, "protocol: out of memory");
     else if (up->protocol != JN_UPSTREAM_HTTP1 && up->health.enabled && !up->health.tcp)
         jn_ld_error(ld, health, "health: checks of type http speak HTTP/1.1, which a protocol "
                                 "%s upstream may not; use type: tcp",

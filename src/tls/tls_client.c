@@ -17,12 +17,12 @@
 
 struct jn_tls_client {
     SSL_CTX *ctx; /* owned */
+    bool h2;      /* ALPN offers h2 instead of http/1.1 (protocol: h2) */
 };
 
-int jn_tls_client_offer_h2(struct jn_tls_client *c)
+void jn_tls_client_offer_h2(struct jn_tls_client *c)
 {
-    static const unsigned char h2[] = "\x02h2";
-    return SSL_CTX_set_alpn_protos(c->ctx, h2, sizeof(h2) - 1) == 0 ? 0 : JN_ENOMEM;
+    c->h2 = true;
 }
 
 static const char *client_reason(void)
@@ -204,13 +204,15 @@ int jn_tls_client_start(const struct jn_tls_client *c, const struct jn_cfg_upstr
                         const char *address, struct ssl_session_st **session,
                         struct jn_transport *t)
 {
-    static const unsigned char alpn[] = "\x08http/1.1";
+    static const unsigned char http1[] = "\x08http/1.1", h2[] = "\x02h2";
+    const unsigned char *alpn = c->h2 ? h2 : http1;
+    unsigned int alpn_len = c->h2 ? sizeof(h2) - 1 : sizeof(http1) - 1;
     ERR_clear_error();
     SSL *ssl = SSL_new(c->ctx);
     if (ssl == NULL)
         return JN_ENOMEM;
     if (SSL_set_fd(ssl, t->fd) != 1 || !set_peer_name(ssl, tls, address) ||
-        SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1) != 0) {
+        SSL_set_alpn_protos(ssl, alpn, alpn_len) != 0) {
         SSL_free(ssl);
         ERR_clear_error();
         return JN_ENOMEM;

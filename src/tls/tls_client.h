@@ -30,8 +30,8 @@ struct jn_tls_client *jn_tls_client_new(const struct jn_cfg_upstream_tls *tls,
                                         enum jn_tls_client_fault *fault, char *err, size_t errcap);
 /* Frees the context (connections keep their own references). NULL is fine. */
 void jn_tls_client_free(struct jn_tls_client *c);
-/* Offers only h2 by ALPN (protocol: h2). Returns 0 or JN_ENOMEM. */
-int jn_tls_client_offer_h2(struct jn_tls_client *c);
+/* Offers only h2 by ALPN (protocol: h2), on connections started from now. */
+void jn_tls_client_offer_h2(struct jn_tls_client *c);
 
 /* Starts the client side of a TLS connection on t->fd to the server at
  * address ("host:port" as configured): sets t's ops to the TLS transport,

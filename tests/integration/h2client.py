@@ -246,10 +246,11 @@ class H2Backend:
     request with JSON describing it (method, path, headers, body length),
     the body itself under /echo, and trailers under /trailers."""
 
-    def __init__(self):
+    def __init__(self, tls_ctx=None):
         import json
         import threading
         self.json = json
+        self.tls_ctx = tls_ctx
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -272,6 +273,15 @@ class H2Backend:
             self.threads.Thread(target=self.serve, args=(c,), daemon=True).start()
 
     def serve(self, c):
+        if self.tls_ctx is not None:
+            try:
+                c.settimeout(10)
+                c = self.tls_ctx.wrap_socket(c, server_side=True)
+                c.settimeout(None)
+            except (OSError, ssl.SSLError):
+                c.close()
+                return
+            self.alpn = c.selected_alpn_protocol()
         cfg = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
         conn = h2.connection.H2Connection(cfg)
         conn.initiate_connection()

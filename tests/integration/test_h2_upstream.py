@@ -125,6 +125,29 @@ def test_a_dead_upstream_gives_502(h2up):
     c.close()
 
 
+def test_h2_over_tls_to_the_upstream(junction, certs):  # noqa: F811
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(f"{certs}/a.crt", f"{certs}/a.key")
+    ctx.set_alpn_protocols(["h2"])
+    b = H2Backend(tls_ctx=ctx)
+    try:
+        conf = (CONF % {"dir": certs, "port": b.port}).replace(
+            "    protocol: h2c\n",
+            f"    protocol: h2\n    tls: {{ ca: {certs}/ca.crt, sni: a.test }}\n")
+        j = junction(conf, nports=2)
+        c = http.client.HTTPConnection("127.0.0.1", j.ports[0], timeout=20)
+        for i in range(3):
+            c.request("GET", f"/tls{i}")
+            r = c.getresponse()
+            assert r.status == 200, j.stderr()
+            assert json.loads(r.read())["path"] == f"/tls{i}"
+        assert b.connections == 1 and b.alpn == "h2"
+        c.close()
+    finally:
+        b.close()
+
+
 # ---- gRPC ----
 
 class Grpc:
