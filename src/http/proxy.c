@@ -670,23 +670,35 @@ static int relay_h2(struct jn_stream *s)
         jn_proxy_upstream_fail(s, status, why, o);
         return -1;
     }
+    size_t from = jn_buf_len(&s->req_out);
     int p = s->front->pump_request(s);
     if (p < 0 || s->phase != JN_STREAM_UPSTREAM)
         return -1;
+    if (s->grpc_web == 2 && jn_grpc_web_decode(s, from) != 0)
+        return jn_proxy_bad_body(s, "invalid base64 in a gRPC-Web text body");
     jn_h2up_push(s);
     struct jn_h1_message m;
     if (!s->resp_head_sent && jn_h2up_head(s, &status, &m)) {
+        if (s->grpc_web == 2 && m.body == JN_H1_BODY_LENGTH)
+            m.body = JN_H1_BODY_CLOSE; /* base64 changes the length: up to the end */
         deliver_head(s, &m);
         if (s->phase != JN_STREAM_UPSTREAM || !s->resp_head_sent)
             return s->phase == JN_STREAM_UPSTREAM ? 0 : -1; /* retried elsewhere, or answered */
         p = 1;
     }
+    if (s->grpc_web == 2 && s->resp_head_sent && jn_grpc_web_encode(s) != 0) {
+        jn_proxy_upstream_fail(s, 502, "out of memory for a gRPC-Web text body", JN_OUT_LOCAL);
+        return -1;
+    }
     size_t before = jn_buf_len(&s->resp_in);
     int rc = pump_response(s);
     if (rc < 0)
         return -1;
-    if (jn_buf_len(&s->resp_in) < before)
-        jn_h2up_consumed(s, before - jn_buf_len(&s->resp_in));
+    if (jn_buf_len(&s->resp_in) < before) {
+        size_t used = before - jn_buf_len(&s->resp_in);
+        s->gw_encoded -= JN_MIN(used, s->gw_encoded);
+        jn_h2up_consumed(s, used);
+    }
     p |= rc;
     if ((rc = s->front->flush(s)) < 0) {
         s->error = "client write failed";

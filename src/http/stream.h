@@ -35,7 +35,10 @@ struct jn_stream {
     struct jn_h2up_stream *h2up; /* an HTTP/2 upstream's side (h2/h2_client.c), in the arena */
     struct jn_http_field *trailers; /* arena: response trailers to pass on, NULL when none */
     size_t ntrailers;
-    bool grpc_web;              /* a gRPC-Web request sent as gRPC (http/grpc_web.c) */
+    uint8_t grpc_web;           /* a gRPC-Web request sent as gRPC: 1 binary, 2 text (base64) */
+    uint8_t gw_nq;              /* text: characters of an unfinished request quantum */
+    char gw_quantum[4];
+    size_t gw_encoded;          /* text: bytes at resp_in's head already in base64 */
     const char *tls_client_subject; /* borrowed from the connection, which outlives the stream:
                                        its verified TLS client certificate subject (RFC 2253),
                                        NULL without one; what policies read */

@@ -123,7 +123,7 @@ class H2Client:
         elif isinstance(ev, h2.events.WindowUpdated):
             self._send_bodies()
 
-    def pump(self, until, timeout=30):
+    def pump(self, until, timeout=120):
         """Reads and answers frames until until() is true or the server closes."""
         deadline = time.monotonic() + timeout
         while not until():

@@ -299,3 +299,42 @@ def test_grpc_web_error_status(grpc_junction):
     else:
         message = r.getheader("grpc-message")
     assert status == "7" and message == "no way"
+
+
+def b64_quanta(text):
+    """Decodes base64 made of separately padded parts, quantum by quantum,
+    as gRPC-Web text clients do."""
+    import base64
+    return b"".join(base64.b64decode(text[i:i + 4]) for i in range(0, len(text), 4))
+
+
+def test_grpc_web_text_bodies_are_base64_both_ways(grpc_junction):
+    import base64
+    msg = b"text-mode" * 100
+    frame = b"\x00" + len(msg).to_bytes(4, "big") + msg
+    c = http.client.HTTPConnection("127.0.0.1", grpc_junction.plain, timeout=20)
+    c.request("POST", "/test.Echo/Unary", body=base64.b64encode(frame),
+              headers={"Content-Type": "application/grpc-web-text", "Accept":
+                       "application/grpc-web-text"})
+    r = c.getresponse()
+    text = r.read()
+    c.close()
+    assert r.status == 200
+    assert r.getheader("Content-Type").startswith("application/grpc-web-text")
+    data = b64_quanta(text)
+    frames = []
+    while data:
+        frames.append((data[0], data[5:5 + int.from_bytes(data[1:5], "big")]))
+        data = data[5 + int.from_bytes(data[1:5], "big"):]
+    assert frames[0] == (0, b"echo:" + msg)
+    assert frames[-1][0] == 0x80 and b"grpc-status:0" in frames[-1][1]
+
+
+def test_grpc_web_text_that_is_not_base64_is_refused(grpc_junction):
+    c = http.client.HTTPConnection("127.0.0.1", grpc_junction.plain, timeout=20)
+    c.request("POST", "/test.Echo/Unary", body=b"!!!not base64!!!",
+              headers={"Content-Type": "application/grpc-web-text"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    assert r.status == 400

@@ -210,10 +210,10 @@ def test_local_responses_and_errors_over_h2(h2j):
     c.close()
 
 
-def test_upload_and_download_of_8mib_are_byte_exact(h2j):
+def test_upload_and_download_of_4mib_are_byte_exact(h2j):
     j = h2j(handler=BodyEcho)
     c = H2Client(j.tls, tls_ctx=j.ctx)
-    body = os.urandom(8 << 20)
+    body = os.urandom(4 << 20)
     r = c.get("/up", method="POST", body=body)
     assert r.status == 200
     assert hashlib.sha256(bytes(r.data)).digest() == hashlib.sha256(body).digest()

@@ -196,7 +196,7 @@ int jn_h2up_prepare(struct jn_stream *s, const struct jn_fields *f, struct jn_sl
             ok = nv_add(s, &nva[n++], f->v[i].name, f->v[i].value, true);
     /* Servers of gRPC require it; every HTTP/2 server accepts it. */
     ok = ok && nv_add(s, &nva[n++], cs("te"), cs("trailers"), false);
-    if (ok && s->req_body.in == JN_H1_BODY_LENGTH)
+    if (ok && s->req_body.in == JN_H1_BODY_LENGTH && s->grpc_web != 2) /* base64: not the length */
         ok = nv_add(s, &nva[n++], cs("content-length"), jn_stream_u64(s, s->req_body.remaining),
                     false);
     u->nnv = n;
