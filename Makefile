@@ -76,7 +76,8 @@ test: deps
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 build/fuzz/%: tests/fuzz/%.c $(SRC) $(HDR) $(wildcard tests/fuzz/*.h)
 	@mkdir -p build/fuzz
-	clang $(CSTD) $(INC) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) $(LIBS)
+	clang $(CSTD) $(INC) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $< $(SRC) $(LIBS)
 
 fuzz-build: deps $(FUZZ_BIN)
 

@@ -549,6 +549,11 @@ static int handle_response_head(struct jn_stream *s)
     struct jn_h1_message m;
     if (lim.max_headers > JN_ARRAY_LEN(hdrs))
         lim.max_headers = JN_ARRAY_LEN(hdrs);
+    /* Nothing read yet (connected, not yet readable): resp_in may have no
+     * storage, and growing it here would malloc a head-sized buffer in
+     * place of a pooled one (and parse from a null pointer). */
+    if (jn_buf_empty(&s->resp_in) && !s->upstream_eof)
+        return 0;
     int rc = jn_h1_parse_response(jn_buf_head(&s->resp_in), jn_buf_len(&s->resp_in), &lim, hdrs,
                                   JN_ARRAY_LEN(hdrs), &s->resp_scan, s->head_request, &m);
     if (rc == JN_EAGAIN) {
