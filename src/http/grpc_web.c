@@ -37,6 +37,14 @@ int jn_grpc_web_request(struct jn_stream *s, struct jn_fields *f)
     return kind;
 }
 
+bool jn_grpc_web_is_grpc(const struct jn_h1_message *m)
+{
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (jn_slice_ieq(m->headers[i].name, "content-type"))
+            return starts_with(m->headers[i].value, GRPC);
+    return false;
+}
+
 void jn_grpc_web_response(struct jn_stream *s, struct jn_fields *f)
 {
     struct jn_slice ct = jn_http_field_get(f->v, f->n, "content-type");
@@ -172,7 +180,7 @@ size_t jn_grpc_web_trailers(const struct jn_stream *s, char *out, size_t cap)
 {
     if (s->grpc_web != 2)
         return binary_trailers(s, out, cap);
-    char frame[3072]; /* made in binary first, then its base64 goes to out */
+    char frame[12288]; /* made in binary first, then its base64 goes to out */
     size_t n = binary_trailers(s, frame, sizeof(frame));
     if (n == 0 || (n + 2) / 3 * 4 > cap)
         return 0;

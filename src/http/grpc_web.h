@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "http/fields.h"
+#include "http/h1/h1_parse.h"
 
 struct jn_stream;
 
@@ -24,6 +25,8 @@ int jn_grpc_web_decode(struct jn_stream *s, size_t from);
 /* Text: encodes the raw response bytes at the tail of s->resp_in (whole
  * quanta, or everything once the upstream ended). Returns 0 or JN_ENOMEM. */
 int jn_grpc_web_encode(struct jn_stream *s);
+/* True when m (a response head) is gRPC's (application/grpc...). */
+bool jn_grpc_web_is_grpc(const struct jn_h1_message *m);
 /* Rewrites a gRPC response's content type (and drops its length, since a
  * frame is added) for a gRPC-Web client. */
 void jn_grpc_web_response(struct jn_stream *s, struct jn_fields *f);

@@ -30,6 +30,14 @@
 
 static void release_upstream(struct jn_stream *s);
 static int deliver_head(struct jn_stream *s, const struct jn_h1_message *mp);
+
+/* The silence allowed to the upstream: upstream_response, or tunnel_idle
+ * once a WebSocket over HTTP/2 is open. */
+static uint64_t response_timeout(const struct jn_stream *s)
+{
+    const struct jn_cfg_timeouts *t = &s->gen->cfg->timeouts;
+    return s->ws_h2 && s->resp_head_sent ? t->tunnel_idle : t->upstream_response;
+}
 static void finish(struct jn_stream *s);
 
 /* ---- request ids and local responses ---- */
@@ -210,6 +218,8 @@ struct jn_slice jn_stream_u64(struct jn_stream *s, uint64_t v)
 
 static int add_request_framing(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
 {
+    if (s->ws_h2)
+        return 0; /* after the 101 the bytes are the WebSocket's, unframed */
     if (m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE)
         return jn_fields_add(f, cs("Transfer-Encoding"), cs("chunked"));
     if (m->body == JN_H1_BODY_LENGTH)
@@ -319,7 +329,7 @@ static void stream_init(struct jn_stream *s, const struct jn_h1_message *m)
     s->expect_continue = m->expect_continue;
     /* A body without a length (chunked, or an HTTP/2 stream's DATA up to
      * its end) goes upstream chunked. */
-    bool chunk_out = m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE;
+    bool chunk_out = (m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE) && !s->ws_h2;
     jn_body_init(&s->req_body, m->body, m->content_length, chunk_out);
 }
 
@@ -401,7 +411,7 @@ static enum jn_filter_verdict strip_then_filter(struct jn_stream *s, struct jn_f
 {
     bool websocket = jn_upgrade_is_websocket(m);
     jn_h1_strip_hop_by_hop(f);
-    s->upgrade = websocket && jn_upgrade_add_fields(f) == 0;
+    s->upgrade = (websocket || s->ws_h2) && jn_upgrade_add_fields(f) == 0;
     enum jn_filter_verdict v = jn_chain_request(s, f);
     s->req.nfields = f->n; /* the request as the filters left it (hash keys read it) */
     return v;
@@ -502,7 +512,7 @@ static int write_upstream(struct jn_stream *s)
         return 0;
     /* A request body still flowing counts as activity: the response timer
      * measures the server's silence, not the length of an upload. */
-    jn_timer_set(s->up->loop, &uc->timer, s->gen->cfg->timeouts.upstream_response);
+    jn_timer_set(s->up->loop, &uc->timer, response_timeout(s));
     return 1;
 }
 
@@ -540,6 +550,30 @@ static int grow_response_buffer(struct jn_stream *s, size_t limit)
     return 1;
 }
 
+/* The upstream switched to WebSocket for an HTTP/2 client (RFC 8441): the
+ * client gets 200, and from here both bodies are the WebSocket's bytes, up
+ * to either side's end. */
+static int ws_h2_accept(struct jn_stream *s, const struct jn_h1_message *m, size_t head_len)
+{
+    bool websocket = false;
+    for (size_t i = 0; i < m->nheaders; i++)
+        websocket |= jn_slice_ieq(m->headers[i].name, "upgrade") &&
+                     jn_slice_ieq(m->headers[i].value, "websocket");
+    if (!websocket) {
+        jn_proxy_upstream_fail(s, 502, "101 Switching Protocols to another protocol than websocket",
+                               JN_OUT_RESET);
+        return -1;
+    }
+    struct jn_h1_message ok = *m;
+    ok.status = 200;
+    ok.body = JN_H1_BODY_CLOSE;
+    ok.keep_alive = false;
+    deliver_head(s, &ok);
+    if (s->resp_head_sent)
+        jn_buf_consume(&s->resp_in, head_len);
+    return 1;
+}
+
 /* Parses the response head and writes the client's version of it. */
 static int handle_response_head(struct jn_stream *s)
 {
@@ -569,6 +603,8 @@ static int handle_response_head(struct jn_stream *s)
         jn_proxy_upstream_fail(s, 502, m.error ? m.error : "invalid response", JN_OUT_RESET);
         return -1;
     }
+    if (m.status == 101 && s->upgrade && s->ws_h2)
+        return ws_h2_accept(s, &m, (size_t)rc);
     if (m.status == 101 && s->upgrade)
         return jn_upgrade_start(s, &m, (size_t)rc);
     if (m.status < 200) {
@@ -593,7 +629,11 @@ static int handle_response_head(struct jn_stream *s)
  * the client gets its own version of it. Returns 1. */
 static int deliver_head(struct jn_stream *s, const struct jn_h1_message *mp)
 {
-    const struct jn_h1_message m = *mp;
+    struct jn_h1_message m = *mp;
+    if (s->grpc_web && !jn_grpc_web_is_grpc(&m))
+        s->grpc_web = 0; /* not a gRPC answer (a 404 page): passed on as it is */
+    if (s->grpc_web && m.body == JN_H1_BODY_LENGTH)
+        m.body = JN_H1_BODY_CLOSE; /* a trailers frame follows: the length no longer holds */
     if (jn_proxy_judge_response(s, m.status))
         return 1; /* retried on another server */
     s->status = m.status;
@@ -619,13 +659,15 @@ static int deliver_head(struct jn_stream *s, const struct jn_h1_message *mp)
         jn_fields_add(&f, cs("Set-Cookie"), (struct jn_slice){ cookie, clen });
     if (s->grpc_web)
         jn_grpc_web_response(s, &f);
+    if (s->ws_h2)
+        jn_fields_remove(&f, "sec-websocket-accept"); /* HTTP/2 has no key exchange */
     s->front->response_head(s, m.status, &f, &m);
     s->resp_body.hold_end = s->grpc_web && !s->resp_body.done; /* the trailers frame goes last */
     s->resp_head_sent = true;
     /* The response header is in: from now on the response timeout bounds
      * the silence between reads instead. */
     if (s->uc != NULL)
-        jn_timer_set(s->up->loop, &s->uc->timer, s->gen->cfg->timeouts.upstream_response);
+        jn_timer_set(s->up->loop, &s->uc->timer, response_timeout(s));
     return 1;
 }
 
@@ -646,7 +688,7 @@ static int pump_response(struct jn_stream *s)
     }
     if (s->resp_body.src_done && !s->resp_body.done) {
         /* gRPC-Web: the upstream's trailers become the body's last frame. */
-        char frame[4096];
+        char frame[16384];
         size_t n = jn_grpc_web_trailers(s, frame, sizeof(frame));
         if (jn_body_end(&s->resp_body, out, frame, n) == 0) {
             s->ntrailers = 0; /* said in the body; not again as HTTP/2 trailers */
@@ -660,7 +702,7 @@ static int pump_response(struct jn_stream *s)
         return -1;
     }
     if (rc > 0 && s->uc != NULL)
-        jn_timer_set(s->up->loop, &s->uc->timer, s->gen->cfg->timeouts.upstream_response);
+        jn_timer_set(s->up->loop, &s->uc->timer, response_timeout(s));
     return rc;
 }
 
@@ -725,6 +767,11 @@ static int relay_once(struct jn_stream *s)
     if (rc < 0)
         return -1;
     p |= rc;
+    if (s->ws_h2 && s->req_body.done && jn_buf_empty(&s->req_out) && !s->ws_shut &&
+        s->resp_head_sent) {
+        s->ws_shut = true; /* the client ended its stream: the upstream sees our end */
+        shutdown(s->uc->io.fd, SHUT_WR);
+    }
     if ((rc = read_upstream(s)) < 0)
         return -1;
     p |= rc;
@@ -795,7 +842,7 @@ void jn_proxy_client_timeout(struct jn_stream *s)
     struct jn_client *c = s->client;
     s->error = "client timeout";
     if (s->phase == JN_STREAM_UPSTREAM && !s->req_body.done && !jn_buf_empty(&s->req_out) &&
-        s->uc != NULL) {
+        (s->uc != NULL || jn_h2up_attached(s))) {
         /* The client is not slow: the upstream is not taking the body, and
          * its own timer judges that. */
         jn_client_set_timer(c, JN_CT_BODY);

@@ -76,6 +76,8 @@ struct jn_stream {
     bool client_keep_alive;
     bool expect_continue;
     bool upgrade;               /* a WebSocket handshake, forwarded with its Upgrade */
+    bool ws_h2;                 /* WebSocket over HTTP/2 (RFC 8441): DATA relayed as a body */
+    bool ws_shut;               /* ws_h2: the client's end passed on to the upstream */
     struct {
         bool to_upstream_shut;  /* the client's end passed on to the upstream */
         bool upstream_eof;      /* the upstream sent its end */

@@ -318,9 +318,14 @@ class H2Backend:
         self.received.append(rec)
         body = bytes(req["body"]) if h[":path"].startswith("/echo") else \
             self.json.dumps(rec).encode()
-        trailers = h[":path"].startswith("/trailers")
-        conn.send_headers(sid, [(":status", "200"), ("content-type", "application/json"),
-                                ("x-backend", "h2")])
+        trailers = h[":path"].startswith("/trailers") or h[":path"].startswith("/grpclen")
+        head = [(":status", "200"), ("content-type", "application/json"), ("x-backend", "h2")]
+        if h[":path"].startswith("/grpclen"):
+            # A gRPC answer that also gives its length (allowed, and rare).
+            body = b"\x00" + len(body).to_bytes(4, "big") + body
+            head = [(":status", "200"), ("content-type", "application/grpc"),
+                    ("content-length", str(len(body)))]
+        conn.send_headers(sid, head)
         pending[sid] = [memoryview(body), trailers]
 
     def send_pending(self, conn, pending):
@@ -335,8 +340,8 @@ class H2Backend:
             item[0] = rest
             if len(rest) == 0:
                 if trailers:
-                    conn.send_headers(sid, [("x-checksum", "done"), ("x-count", "1")],
-                                      end_stream=True)
+                    conn.send_headers(sid, [("x-checksum", "done"), ("x-count", "1"),
+                                            ("grpc-status", "0")], end_stream=True)
                 else:
                     conn.end_stream(sid)
                 del pending[sid]

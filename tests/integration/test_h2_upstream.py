@@ -99,7 +99,7 @@ def test_http2_client_gets_the_upstream_trailers(h2up):
     c = H2Client(j.plain)
     r = c.get("/trailers")
     assert r.status == 200
-    assert r.trailers == {"x-checksum": "done", "x-count": "1"}
+    assert r.trailers == {"x-checksum": "done", "x-count": "1", "grpc-status": "0"}
     assert json.loads(bytes(r.data))["path"] == "/trailers"
     c.close()
 
@@ -112,6 +112,42 @@ def test_fifty_streams_share_one_upstream_connection(h2up):
     assert all(c.responses[s].status == 200 for s in sids)
     assert sorted(r["path"] for r in j.backend.received) == sorted(f"/m{i}" for i in range(50))
     assert j.backend.connections == 1
+    c.close()
+
+
+def test_many_uploads_multiplexed_both_sides(h2up):
+    """Streams of one HTTP/2 client woken by the upstream session while the
+    client connection is itself being driven (found in review: a nested
+    drive freed streams under the caller's feet)."""
+    j = h2up()
+    c = H2Client(j.plain)
+    bodies = {}
+    for batch in range(5):
+        for i in range(20):
+            body = os.urandom(20000)
+            bodies[c.request("POST", "/echo", body=body)] = body
+        c.pump(lambda: False if c.conn.open_outbound_streams > 10 else True)
+    c.pump(lambda: all(c.responses[s].done for s in bodies))
+    for sid, body in bodies.items():
+        assert c.responses[sid].status == 200 and bytes(c.responses[sid].data) == body
+    c.close()
+
+
+def test_grpc_web_with_a_length_from_the_upstream_keeps_http11_framing(h2up):
+    """The trailers frame makes the body longer than the upstream's
+    content-length: the client must get chunked, and the connection go on."""
+    j = h2up()
+    c = http.client.HTTPConnection("127.0.0.1", j.plain, timeout=20)
+    c.request("POST", "/grpclen", body=b"\x00\x00\x00\x00\x00",
+              headers={"Content-Type": "application/grpc-web+proto"})
+    r = c.getresponse()
+    data = r.read()
+    assert r.getheader("Content-Length") is None
+    assert data[-5 - len("x-checksum:done\r\nx-count:1\r\ngrpc-status:0\r\n"):][0] == 0x80
+    assert b"grpc-status:0" in data
+    c.request("GET", "/next")
+    r = c.getresponse()
+    assert r.status == 200 and json.loads(r.read())["path"] == "/next"
     c.close()
 
 

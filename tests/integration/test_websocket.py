@@ -363,3 +363,51 @@ def test_open_tunnel_holds_a_server_connection_until_it_closes(ws_junction):
             return False
     run(go())
     wait_for(lambda: run(works()), what="the slot to be free after the tunnel closed")
+
+
+# ---- WebSocket over HTTP/2 (RFC 8441) ----
+
+def ws_frame(text, mask=b"\x01\x02\x03\x04"):
+    """A masked client text frame (RFC 6455), payload under 126 bytes."""
+    data = text.encode()
+    return bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4]
+                                                          for i, b in enumerate(data))
+
+
+def test_websocket_over_http2_extended_connect(junction):
+    from h2client import RawH2
+    from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame
+    srv = WsServer()
+    try:
+        j = junction(CONF % {"backend": srv.port, "timeouts": "", "tls": "", "limits": ""})
+        raw = RawH2(j.port)
+        # The server must have said SETTINGS_ENABLE_CONNECT_PROTOCOL (8) = 1.
+        raw.read_until(lambda fs: any(isinstance(f, SettingsFrame) and
+                                      f.settings.get(8) == 1 for f in fs))
+        block = raw.enc.encode([(":method", "CONNECT"), (":protocol", "websocket"),
+                                (":scheme", "http"), (":path", "/echo"),
+                                (":authority", "a.test"), ("sec-websocket-version", "13")])
+        h = HeadersFrame(1, block)
+        h.flags.add("END_HEADERS")
+        raw.send(h)
+        raw.read_until(lambda fs: any(isinstance(f, HeadersFrame) and f.stream_id == 1
+                                      for f in fs))
+        head = [f for f in raw.frames if isinstance(f, HeadersFrame) and f.stream_id == 1][0]
+        assert dict(raw.dec.decode(head.data))[":status"] == "200"
+        raw.send(DataFrame(1, ws_frame("over h2")))
+
+        def echoed(fs):
+            data = b"".join(f.data for f in fs if isinstance(f, DataFrame) and f.stream_id == 1)
+            return data if len(data) >= 9 else None
+        data = raw.read_until(echoed)
+        assert data[:2] == bytes([0x81, 7]) and data[2:9] == b"over h2"
+        path, headers = srv.requests[-1]
+        assert path == "/echo" and headers["Upgrade"].lower() == "websocket"
+        assert headers["Sec-WebSocket-Version"] == "13" and len(headers["Sec-WebSocket-Key"]) == 24
+        end = DataFrame(1, b"")
+        end.flags.add("END_STREAM")
+        raw.send(end)
+        raw.read_until(lambda fs: any(f.stream_id == 1 and "END_STREAM" in f.flags for f in fs))
+        raw.close()
+    finally:
+        srv.close()

@@ -71,6 +71,7 @@ struct jn_h2up_sess {
     bool ready;                    /* connected (and TLS with ALPN h2): requests go */
     bool dead;
     bool driving;                  /* inside sess_drive: a nested call only queues */
+    struct jn_timer kick;          /* a drive soon, from the loop, not from the caller's stack */
     struct jn_h2up_sess *next;     /* the server's list */
 };
 
@@ -135,6 +136,7 @@ static void fail_stream(struct jn_h2up_stream *u, uint16_t status, const char *w
 
 static void sess_drive(struct jn_h2up_sess *x);
 static void sess_free(struct jn_h2up_sess *x);
+static void touch(struct jn_h2up_stream *u);
 
 /* ---- the request ---- */
 
@@ -215,6 +217,7 @@ static ssize_t read_request(nghttp2_session *session, int32_t id, uint8_t *buf, 
     if (n > 0) {
         memcpy(buf, jn_buf_head(&s->req_out), n);
         jn_buf_consume(&s->req_out, n);
+        touch(u); /* an upload flowing is no silent server */
         queue_wake(u); /* room for more of the client's body */
     }
     if (jn_buf_empty(&s->req_out)) {
@@ -328,10 +331,13 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
             u->s->trailers = u->trailers;
             u->s->ntrailers = u->ntrailers;
         }
-        touch(u);
+        if (!end)
+            touch(u);
     }
-    if (end && (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA))
+    if (end && (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)) {
         u->s->upstream_eof = true;
+        jn_timer_stop(u->s->up->loop, &u->timer); /* the server is done: the client's pace now */
+    }
     queue_wake(u);
     return 0;
 }
@@ -496,6 +502,24 @@ static bool sess_write(struct jn_h2up_sess *x)
     }
 }
 
+static void kick_fired(struct jn_loop *loop, struct jn_timer *t)
+{
+    sess_drive(t->data);
+}
+
+/* Writes what can go now; anything that must wake streams (a write that
+ * failed, streams failed with it) is left to a drive from the loop: the
+ * caller may be a stream's own code, or another session's callbacks. */
+static void flush_later(struct jn_h2up_sess *x)
+{
+    if (x->driving)
+        return;
+    if (!x->dead)
+        sess_write(x);
+    if (x->dead || x->wake != NULL)
+        jn_timer_set(x->up->loop, &x->kick, 0);
+}
+
 /* Reads, wakes the streams that something happened to, writes; until
  * nothing moves (edge-triggered readiness). */
 static void sess_drive(struct jn_h2up_sess *x)
@@ -560,6 +584,7 @@ static void sess_free(struct jn_h2up_sess *x)
         *pp = x->next;
     if (x->uc != NULL)
         jn_upconn_close(x->uc); /* still owned by x: not on the idle list */
+    jn_timer_stop(x->up->loop, &x->kick);
     nghttp2_session_del(x->session);
     jn_buf_release(x->pool, &x->in);
     jn_buf_release(x->pool, &x->out);
@@ -589,6 +614,7 @@ static struct jn_h2up_sess *sess_new(struct jn_stream *s)
     x->up = s->up;
     x->server = (uint32_t)s->server;
     x->pool = &s->gen->worker->bufs;
+    jn_timer_init(&x->kick, kick_fired, x);
     x->session = client_session(x);
     const char *err = NULL;
     if (x->session == NULL ||
@@ -630,17 +656,25 @@ static struct jn_h2up_sess *pick_session(struct jn_stream *s)
         if (best == NULL || x->nstreams < best->nstreams)
             best = x;
     }
-    if (n < MAX_SESSIONS || best == NULL)
-        return sess_new(s);
+    if (n < MAX_SESSIONS || best == NULL) {
+        struct jn_h2up_sess *x = sess_new(s);
+        return x != NULL ? x : best; /* at max_connections: queue on the least loaded */
+    }
     return best;
 }
 
 void jn_h2up_start(struct jn_stream *s)
 {
     struct jn_h2up_stream *u = s->h2up;
+    /* A retry starts afresh: nothing of the last answer may leak into it. */
     u->error = NULL;
     u->head_ready = false;
     u->closed = false;
+    u->deferred = false;
+    u->ended_in_head = false;
+    u->has_length = false;
+    u->length = 0;
+    u->unacked = 0;
     u->status = 0;
     u->nfields = 0;
     u->ntrailers = 0;
@@ -663,8 +697,7 @@ void jn_h2up_start(struct jn_stream *s)
         s->t_upstream_us = jn_clock_us();
     if (x->ready) {
         submit(x, u);
-        if (!x->driving)
-            sess_drive(x);
+        flush_later(x);
     } else {
         u->next = x->pending;
         x->pending = u;
@@ -681,8 +714,7 @@ void jn_h2up_push(struct jn_stream *s)
         u->deferred = false;
         nghttp2_session_resume_data(x->session, u->id);
     }
-    if (!x->driving)
-        sess_write(x);
+    flush_later(x);
 }
 
 void jn_h2up_consumed(struct jn_stream *s, size_t n)
@@ -694,8 +726,7 @@ void jn_h2up_consumed(struct jn_stream *s, size_t n)
     if (x == NULL || x->dead || u->id == 0 || n == 0)
         return;
     nghttp2_session_consume(x->session, u->id, n);
-    if (!x->driving)
-        sess_write(x);
+    flush_later(x);
 }
 
 const char *jn_h2up_error(const struct jn_stream *s, uint16_t *status, enum jn_outcome *o)
@@ -706,6 +737,11 @@ const char *jn_h2up_error(const struct jn_stream *s, uint16_t *status, enum jn_o
     *status = u->error_status;
     *o = u->error_outcome;
     return u->error;
+}
+
+bool jn_h2up_attached(const struct jn_stream *s)
+{
+    return s->h2up != NULL && s->h2up->sess != NULL;
 }
 
 bool jn_h2up_head(struct jn_stream *s, uint16_t *status, struct jn_h1_message *m)
@@ -752,7 +788,7 @@ void jn_h2up_release(struct jn_stream *s)
         sess_free(x);
         return;
     }
-    sess_write(x);
-    if (x->all == NULL && x->ready)
+    flush_later(x);
+    if (x->all == NULL && x->ready && !x->dead)
         jn_timer_set(x->up->loop, &x->uc->timer, x->up->idle_timeout_ms);
 }

@@ -33,6 +33,8 @@ const char *jn_h2up_error(const struct jn_stream *s, uint16_t *status, enum jn_o
 /* The response head, once it came: true with its status, fields and body
  * framing in m (LENGTH, CLOSE, or NONE when the stream ended with it). */
 bool jn_h2up_head(struct jn_stream *s, uint16_t *status, struct jn_h1_message *m);
+/* True while s has a stream on an upstream session. */
+bool jn_h2up_attached(const struct jn_stream *s);
 /* Lets go of the upstream stream (reset when the exchange did not end). */
 void jn_h2up_release(struct jn_stream *s);
 /* Installs the hook that frees sessions with their pool. */

@@ -34,6 +34,7 @@ struct jn_h2_stream {
     size_t nfields, cap;
     struct jn_slice method, path, authority, cookie;
     bool has_protocol;            /* :protocol (extended CONNECT) */
+    struct jn_slice protocol;
     size_t header_bytes;          /* decoded so far, as SETTINGS_MAX_HEADER_LIST_SIZE counts */
     bool too_big;                 /* beyond the header limits: answered 431 */
     bool started;                 /* handed to the proxy */
@@ -60,6 +61,8 @@ struct jn_h2_conn {
     uint64_t ctl_second;         /* loop second the control frame count is for */
     uint32_t ctl_frames;
     bool goaway;                 /* GOAWAY submitted: no new streams */
+    bool driving;                /* inside jn_h2_drive: a nested call (a stream woken from
+                                    within, say by an upstream session) only marks streams */
     bool dead;                   /* fatal: send what is queued, then close */
 };
 
@@ -261,7 +264,10 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         else if (namelen == 10 && memcmp(n, ":authority", 10) == 0)
             hs->authority = val;
         else if (namelen == 9 && memcmp(n, ":protocol", 9) == 0)
+        {
             hs->has_protocol = true;
+            hs->protocol = val;
+        }
         return 0;
     }
     if (namelen == 6 && memcmp(n, "cookie", 6) == 0)
@@ -278,6 +284,36 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     if (nm == NULL || !add_field(hs, (struct jn_slice){ nm, namelen }, val))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
+}
+
+/* WebSocket over HTTP/2 (RFC 8441): an extended CONNECT becomes the
+ * HTTP/1.1 handshake an upstream expects (GET with Upgrade and a fresh
+ * Sec-WebSocket-Key; the proxy adds Connection and Upgrade), and the
+ * stream's DATA both ways carries the WebSocket's bytes. */
+static bool websocket_connect(struct jn_h2_stream *hs, struct jn_h1_message *m)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (!jn_slice_ieq(hs->protocol, "websocket") || !jn_slice_ieq(m->method, "CONNECT"))
+        return false;
+    char *key = jn_arena_alloc(&hs->s->arena, 25);
+    if (key == NULL)
+        return false;
+    /* 16 bytes that need not be secret (RFC 6455: a nonce against caches). */
+    char raw[32];
+    jn_request_id_new(hs->conn->c->worker, raw, sizeof(raw));
+    for (int i = 0; i < 21; i++)
+        key[i] = b64[(unsigned char)raw[i] * 7u % 64u];
+    key[21] = 'A';
+    key[22] = '=';
+    key[23] = '=';
+    key[24] = '\0';
+    if (!add_field(hs, cs("sec-websocket-key"), (struct jn_slice){ key, 24 }))
+        return false;
+    m->headers = hs->fields;
+    m->nheaders = hs->nfields;
+    m->method = cs("GET");
+    hs->s->ws_h2 = true;
+    return true;
 }
 
 /* A complete request head: the same jn_h1_message an HTTP/1.1 head
@@ -340,8 +376,8 @@ static void start_stream(struct jn_h2_conn *h, struct jn_h2_stream *hs, bool end
         m.headers = NULL;
         m.nheaders = 0;
         jn_proxy_reject(s, &m, 431, "request header fields too large");
-    } else if (hs->has_protocol) {
-        jn_proxy_reject(s, &m, 501, "extended CONNECT is not supported");
+    } else if (hs->has_protocol && !websocket_connect(hs, &m)) {
+        jn_proxy_reject(s, &m, 501, "extended CONNECT is only for websocket");
     } else {
         jn_proxy_run(s, &m);
     }
@@ -719,6 +755,7 @@ static int make_session(struct jn_h2_conn *h)
         { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, cfg->initial_window_size },
         { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, cfg->max_header_list_size },
         { NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },
+        { NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 }, /* WebSocket over HTTP/2 */
     };
     if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, JN_ARRAY_LEN(iv)) != 0 ||
         nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0,
@@ -821,7 +858,20 @@ static bool send_frames(struct jn_h2_conn *h)
     return progress;
 }
 
+static void drive(struct jn_client *c);
+
 void jn_h2_drive(struct jn_client *c)
+{
+    struct jn_h2_conn *h = c->h2;
+    if (h->driving)
+        return; /* the drive under way sees the streams marked ready */
+    h->driving = true;
+    drive(c);
+    if (!c->closed) /* closed: h is freed (c itself lives until the batch ends) */
+        h->driving = false;
+}
+
+static void drive(struct jn_client *c)
 {
     struct jn_h2_conn *h = c->h2;
     /* Until nothing moves: readiness is edge-triggered, so stopping early
