@@ -31,8 +31,8 @@ int jn_grpc_web_request(struct jn_stream *s, struct jn_fields *f)
     memcpy(v, GRPC, strlen(GRPC));
     memcpy(v + strlen(GRPC), ct.ptr + skip, rest);
     v[strlen(GRPC) + rest] = '\0';
-    jn_fields_set(f, (struct jn_slice){ "content-type", 12 },
-                  (struct jn_slice){ v, strlen(GRPC) + rest });
+    jn_fields_set(f, (struct jn_slice){"content-type", 12},
+                  (struct jn_slice){v, strlen(GRPC) + rest});
     jn_fields_remove(f, "x-grpc-web"); /* the browser's marker, not the server's business */
     return kind;
 }
@@ -57,7 +57,7 @@ void jn_grpc_web_response(struct jn_stream *s, struct jn_fields *f)
     memcpy(v, web, wlen);
     if (rest > 0)
         memcpy(v + wlen, ct.ptr + strlen(GRPC), rest);
-    jn_fields_set(f, (struct jn_slice){ "content-type", 12 }, (struct jn_slice){ v, wlen + rest });
+    jn_fields_set(f, (struct jn_slice){"content-type", 12}, (struct jn_slice){v, wlen + rest});
     jn_fields_remove(f, "content-length");
 }
 
@@ -109,7 +109,8 @@ int jn_grpc_web_decode(struct jn_stream *s, size_t from)
             v[k] = s->gw_quantum[k] == '=' ? 0 : b64_value((unsigned char)s->gw_quantum[k]);
         if (v[0] < 0 || v[1] < 0 || s->gw_quantum[0] == '=' || s->gw_quantum[1] == '=')
             return JN_EINVAL;
-        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t x =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         p[o++] = (char)(x >> 16);
         if (s->gw_quantum[2] != '=')
             p[o++] = (char)(x >> 8);

@@ -10,7 +10,7 @@
 
 static struct jn_slice cs(const char *s)
 {
-    return (struct jn_slice){ s, strlen(s) };
+    return (struct jn_slice){s, strlen(s)};
 }
 
 static bool body_allowed(const struct jn_stream *s, uint16_t status)

@@ -21,8 +21,8 @@
 #include "http/stream.h"
 #include "tls/tls.h"
 
-#define MAX_SESSIONS 4        /* per server and worker */
-#define DEFAULT_STREAMS 100   /* assumed until the server's SETTINGS say */
+#define MAX_SESSIONS 4      /* per server and worker */
+#define DEFAULT_STREAMS 100 /* assumed until the server's SETTINGS say */
 #define STREAM_WINDOW (256 << 10)
 #define SESSION_WINDOW (4 << 20)
 #define OUT_HIGH (64 << 10)
@@ -30,56 +30,56 @@
 struct jn_h2up_sess;
 
 struct jn_h2up_stream {
-    struct jn_stream *s;           /* borrowed: the proxy stream (owns this, in its arena) */
-    struct jn_h2up_sess *sess;     /* NULL once released or before start */
-    int32_t id;                    /* 0 until submitted */
-    nghttp2_nv *nva;               /* arena: the request head */
+    struct jn_stream *s;       /* borrowed: the proxy stream (owns this, in its arena) */
+    struct jn_h2up_sess *sess; /* NULL once released or before start */
+    int32_t id;                /* 0 until submitted */
+    nghttp2_nv *nva;           /* arena: the request head */
     size_t nnv;
     bool has_body;
-    bool deferred;                 /* the request data source waits for bytes */
-    bool head_ready;               /* a final response head came */
-    bool closed;                   /* nghttp2 closed the stream */
+    bool deferred;   /* the request data source waits for bytes */
+    bool head_ready; /* a final response head came */
+    bool closed;     /* nghttp2 closed the stream */
     uint16_t status;
-    struct jn_h1_header *fields;   /* arena: response fields */
+    struct jn_h1_header *fields; /* arena: response fields */
     size_t nfields, cap;
     struct jn_http_field *trailers; /* arena */
     size_t ntrailers, tcap;
-    bool ended_in_head;            /* END_STREAM on the response HEADERS */
+    bool ended_in_head; /* END_STREAM on the response HEADERS */
     bool has_length;
     uint64_t length;
-    size_t unacked;                /* DATA bytes in s->resp_in not yet given back as window */
-    const char *error;             /* static: why it failed, NULL while fine */
+    size_t unacked;    /* DATA bytes in s->resp_in not yet given back as window */
+    const char *error; /* static: why it failed, NULL while fine */
     uint16_t error_status;
     enum jn_outcome error_outcome;
     bool queued;
-    struct jn_h2up_stream *next;   /* the session's wake or pending list */
+    struct jn_h2up_stream *next; /* the session's wake or pending list */
     struct jn_h2up_stream *all_prev, *all_next;
-    struct jn_timer timer;         /* upstream_response between frames */
+    struct jn_timer timer; /* upstream_response between frames */
 };
 
 struct jn_h2up_sess {
-    struct jn_upstream_rt *up;     /* borrowed */
+    struct jn_upstream_rt *up; /* borrowed */
     uint32_t server;
-    struct jn_upconn *uc;          /* owned: the connection, until the session ends */
-    nghttp2_session *session;      /* owned */
-    struct jn_buf_pool *pool;      /* borrowed: the worker's buffers */
+    struct jn_upconn *uc;     /* owned: the connection, until the session ends */
+    nghttp2_session *session; /* owned */
+    struct jn_buf_pool *pool; /* borrowed: the worker's buffers */
     struct jn_buf in, out;
-    struct jn_h2up_stream *all;    /* streams attached */
+    struct jn_h2up_stream *all;     /* streams attached */
     struct jn_h2up_stream *pending; /* attached before the connection was ready */
     struct jn_h2up_stream *wake, *wake_tail;
     uint32_t nstreams;
-    bool ready;                    /* connected (and TLS with ALPN h2): requests go */
+    bool ready; /* connected (and TLS with ALPN h2): requests go */
     bool dead;
-    bool driving;                  /* inside sess_drive: a nested call only queues */
-    struct jn_timer kick;          /* a drive soon, from the loop, not from the caller's stack */
-    struct jn_h2up_sess *next;     /* the server's list */
+    bool driving;              /* inside sess_drive: a nested call only queues */
+    struct jn_timer kick;      /* a drive soon, from the loop, not from the caller's stack */
+    struct jn_h2up_sess *next; /* the server's list */
 };
 
 /* ---- small helpers ---- */
 
 static struct jn_slice cs(const char *s)
 {
-    return (struct jn_slice){ s, strlen(s) };
+    return (struct jn_slice){s, strlen(s)};
 }
 
 static void queue_wake(struct jn_h2up_stream *u)
@@ -142,9 +142,14 @@ static void touch(struct jn_h2up_stream *u);
 
 static bool connection_specific(struct jn_slice name)
 {
-    static const char *const names[] = { "connection", "keep-alive", "proxy-connection",
-                                         "transfer-encoding", "upgrade", "content-length",
-                                         "te", "host" };
+    static const char *const names[] = {"connection",
+                                        "keep-alive",
+                                        "proxy-connection",
+                                        "transfer-encoding",
+                                        "upgrade",
+                                        "content-length",
+                                        "te",
+                                        "host"};
     for (size_t i = 0; i < JN_ARRAY_LEN(names); i++)
         if (jn_slice_ieq(name, names[i]))
             return true;
@@ -161,7 +166,7 @@ static bool nv_add(struct jn_stream *s, nghttp2_nv *nv, struct jn_slice name, st
     for (char *p = n; lower && *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p + 32);
-    *nv = (nghttp2_nv){ (uint8_t *)n, (uint8_t *)v, name.len, value.len, NGHTTP2_NV_FLAG_NONE };
+    *nv = (nghttp2_nv){(uint8_t *)n, (uint8_t *)v, name.len, value.len, NGHTTP2_NV_FLAG_NONE};
     return true;
 }
 
@@ -172,7 +177,7 @@ int jn_h2up_prepare(struct jn_stream *s, const struct jn_fields *f, struct jn_sl
     nghttp2_nv *nva = jn_arena_alloc(&s->arena, (f->n + 6) * sizeof(*nva));
     if (u == NULL || nva == NULL)
         return JN_ENOMEM;
-    *u = (struct jn_h2up_stream){ .s = s, .nva = nva };
+    *u = (struct jn_h2up_stream){.s = s, .nva = nva};
     s->h2up = u;
     /* :path is the upstream path and the query as received. */
     size_t plen = path.len + (query.len ? query.len + 1 : 0);
@@ -192,7 +197,7 @@ int jn_h2up_prepare(struct jn_stream *s, const struct jn_fields *f, struct jn_sl
     bool ok = nv_add(s, &nva[n++], cs(":method"), s->req.method, false) &&
               nv_add(s, &nva[n++], cs(":scheme"), cs(tls ? "https" : "http"), false) &&
               nv_add(s, &nva[n++], cs(":authority"), authority, false) &&
-              nv_add(s, &nva[n++], cs(":path"), (struct jn_slice){ p, plen }, false);
+              nv_add(s, &nva[n++], cs(":path"), (struct jn_slice){p, plen}, false);
     for (size_t i = 0; ok && i < f->n; i++)
         if (!connection_specific(f->v[i].name))
             ok = nv_add(s, &nva[n++], f->v[i].name, f->v[i].value, true);
@@ -217,7 +222,7 @@ static ssize_t read_request(nghttp2_session *session, int32_t id, uint8_t *buf, 
     if (n > 0) {
         memcpy(buf, jn_buf_head(&s->req_out), n);
         jn_buf_consume(&s->req_out, n);
-        touch(u); /* an upload flowing is no silent server */
+        touch(u);      /* an upload flowing is no silent server */
         queue_wake(u); /* room for more of the client's body */
     }
     if (jn_buf_empty(&s->req_out)) {
@@ -248,9 +253,9 @@ static void touch(struct jn_h2up_stream *u)
 
 static void submit(struct jn_h2up_sess *x, struct jn_h2up_stream *u)
 {
-    nghttp2_data_provider prd = { .source.ptr = u, .read_callback = read_request };
-    int32_t id = nghttp2_submit_request(x->session, NULL, u->nva, u->nnv,
-                                        u->has_body ? &prd : NULL, u);
+    nghttp2_data_provider prd = {.source.ptr = u, .read_callback = read_request};
+    int32_t id =
+        nghttp2_submit_request(x->session, NULL, u->nva, u->nnv, u->has_body ? &prd : NULL, u);
     if (id < 0) {
         fail_stream(u, 502, "upstream HTTP/2 request refused", JN_OUT_LOCAL);
         return;
@@ -278,7 +283,7 @@ static bool add_header(struct jn_stream *s, struct jn_h1_header **v, size_t *n, 
     char *b = jn_arena_strndup(&s->arena, (const char *)value, vlen);
     if (a == NULL || b == NULL)
         return false;
-    (*v)[(*n)++] = (struct jn_h1_header){ { a, nlen }, { b, vlen } };
+    (*v)[(*n)++] = (struct jn_h1_header){{a, nlen}, {b, vlen}};
     return true;
 }
 
@@ -398,8 +403,8 @@ static nghttp2_session *client_session(struct jn_h2up_sess *x)
     if (session == NULL)
         return NULL;
     nghttp2_settings_entry iv[] = {
-        { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
-        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW },
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
     };
     if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, iv, JN_ARRAY_LEN(iv)) != 0 ||
         nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, SESSION_WINDOW) != 0) {
@@ -455,8 +460,9 @@ static bool sess_read(struct jn_h2up_sess *x)
         if (n == JN_EAGAIN)
             break;
         if (n <= 0) {
-            sess_fail(x, n == 0 ? "upstream closed the HTTP/2 connection"
-                                : "connection reset on the HTTP/2 connection",
+            sess_fail(x,
+                      n == 0 ? "upstream closed the HTTP/2 connection"
+                             : "connection reset on the HTTP/2 connection",
                       JN_OUT_RESET);
             return true;
         }
@@ -750,8 +756,8 @@ bool jn_h2up_head(struct jn_stream *s, uint16_t *status, struct jn_h1_message *m
     if (u == NULL || !u->head_ready)
         return false;
     *status = u->status;
-    *m = (struct jn_h1_message){ .status = u->status, .headers = u->fields,
-                                 .nheaders = u->nfields, .keep_alive = true };
+    *m = (struct jn_h1_message){
+        .status = u->status, .headers = u->fields, .nheaders = u->nfields, .keep_alive = true};
     if (u->ended_in_head || s->head_request)
         m->body = JN_H1_BODY_NONE;
     else if (u->has_length)

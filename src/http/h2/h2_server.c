@@ -25,45 +25,45 @@
 #define OUT_HIGH (64 << 10)
 
 struct jn_h2_stream {
-    struct jn_stream *s;          /* owned */
-    struct jn_h2_conn *conn;      /* borrowed */
+    struct jn_stream *s;     /* owned */
+    struct jn_h2_conn *conn; /* borrowed */
     int32_t id;
-    struct jn_buf in;             /* request DATA not yet moved upstream */
-    struct jn_buf out;            /* response body not yet taken by nghttp2 */
-    struct jn_h1_header *fields;  /* arena: regular request fields */
+    struct jn_buf in;            /* request DATA not yet moved upstream */
+    struct jn_buf out;           /* response body not yet taken by nghttp2 */
+    struct jn_h1_header *fields; /* arena: regular request fields */
     size_t nfields, cap;
     struct jn_slice method, path, authority, cookie;
-    bool has_protocol;            /* :protocol (extended CONNECT) */
+    bool has_protocol; /* :protocol (extended CONNECT) */
     struct jn_slice protocol;
-    size_t header_bytes;          /* decoded so far, as SETTINGS_MAX_HEADER_LIST_SIZE counts */
-    bool too_big;                 /* beyond the header limits: answered 431 */
-    bool started;                 /* handed to the proxy */
-    bool in_eof;                  /* END_STREAM received */
-    bool out_eof;                 /* the whole response body is in out */
-    bool deferred;                /* the data source waits for bytes */
-    bool reset;                   /* aborted here or closed by nghttp2 */
-    bool queued;                  /* on the ready list */
-    struct jn_h2_stream *next;    /* ready list or garbage list */
+    size_t header_bytes;       /* decoded so far, as SETTINGS_MAX_HEADER_LIST_SIZE counts */
+    bool too_big;              /* beyond the header limits: answered 431 */
+    bool started;              /* handed to the proxy */
+    bool in_eof;               /* END_STREAM received */
+    bool out_eof;              /* the whole response body is in out */
+    bool deferred;             /* the data source waits for bytes */
+    bool reset;                /* aborted here or closed by nghttp2 */
+    bool queued;               /* on the ready list */
+    struct jn_h2_stream *next; /* ready list or garbage list */
     struct jn_h2_stream *all_prev, *all_next; /* every stream of the connection */
 };
 
 struct jn_h2_conn {
-    nghttp2_session *session;    /* owned */
-    struct jn_client *c;         /* borrowed: the connection it speaks on */
-    struct jn_gen *gen;          /* one use counted: the settings below */
+    nghttp2_session *session; /* owned */
+    struct jn_client *c;      /* borrowed: the connection it speaks on */
+    struct jn_gen *gen;       /* one use counted: the settings below */
     const struct jn_cfg_http2 *cfg;
     struct jn_h2_stream *ready, *ready_tail;
     struct jn_h2_stream *garbage;
     struct jn_h2_stream *all;
     uint32_t nstreams;
-    uint64_t activity;           /* streams begun and body bytes moved: what re-arms the timer */
-    uint64_t armed_activity;     /* activity when the timer was last armed */
-    uint64_t ctl_second;         /* loop second the control frame count is for */
+    uint64_t activity;       /* streams begun and body bytes moved: what re-arms the timer */
+    uint64_t armed_activity; /* activity when the timer was last armed */
+    uint64_t ctl_second;     /* loop second the control frame count is for */
     uint32_t ctl_frames;
-    bool goaway;                 /* GOAWAY submitted: no new streams */
-    bool driving;                /* inside jn_h2_drive: a nested call (a stream woken from
-                                    within, say by an upstream session) only marks streams */
-    bool dead;                   /* fatal: send what is queued, then close */
+    bool goaway;  /* GOAWAY submitted: no new streams */
+    bool driving; /* inside jn_h2_drive: a nested call (a stream woken from
+                     within, say by an upstream session) only marks streams */
+    bool dead;    /* fatal: send what is queued, then close */
 };
 
 extern const struct jn_front_ops jn_front_h2;
@@ -80,7 +80,7 @@ int jn_h2_preface(const char *p, size_t n)
 
 static struct jn_slice cs(const char *s)
 {
-    return (struct jn_slice){ s, strlen(s) };
+    return (struct jn_slice){s, strlen(s)};
 }
 
 static void mark_ready(struct jn_h2_stream *hs)
@@ -184,7 +184,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         jn_stream_free(s);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
     }
-    *hs = (struct jn_h2_stream){ .s = s, .conn = h, .id = frame->hd.stream_id };
+    *hs = (struct jn_h2_stream){.s = s, .conn = h, .id = frame->hd.stream_id};
     s->h2 = hs;
     s->logged = true; /* nothing to log until the head is complete (start_stream) */
     hs->all_next = h->all;
@@ -210,7 +210,7 @@ static bool add_field(struct jn_h2_stream *hs, struct jn_slice name, struct jn_s
         hs->fields = f;
         hs->cap = cap;
     }
-    hs->fields[hs->nfields++] = (struct jn_h1_header){ name, value };
+    hs->fields[hs->nfields++] = (struct jn_h1_header){name, value};
     return true;
 }
 
@@ -229,7 +229,7 @@ static bool add_cookie(struct jn_h2_stream *hs, const uint8_t *v, size_t len)
     }
     memcpy(p + old, v, len);
     p[old + len] = '\0';
-    hs->cookie = (struct jn_slice){ p, old + len };
+    hs->cookie = (struct jn_slice){p, old + len};
     return true;
 }
 
@@ -253,7 +253,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     char *v = jn_arena_strndup(a, (const char *)value, valuelen);
     if (v == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    struct jn_slice val = { v, valuelen };
+    struct jn_slice val = {v, valuelen};
     if (namelen > 0 && n[0] == ':') {
         /* nghttp2 already checked which pseudo-fields are allowed and
          * required, and that each comes once, before the regular ones. */
@@ -263,8 +263,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
             hs->path = val;
         else if (namelen == 10 && memcmp(n, ":authority", 10) == 0)
             hs->authority = val;
-        else if (namelen == 9 && memcmp(n, ":protocol", 9) == 0)
-        {
+        else if (namelen == 9 && memcmp(n, ":protocol", 9) == 0) {
             hs->has_protocol = true;
             hs->protocol = val;
         }
@@ -281,7 +280,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         return 0;
     }
     char *nm = jn_arena_strndup(a, n, namelen);
-    if (nm == NULL || !add_field(hs, (struct jn_slice){ nm, namelen }, val))
+    if (nm == NULL || !add_field(hs, (struct jn_slice){nm, namelen}, val))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
 }
@@ -307,7 +306,7 @@ static bool websocket_connect(struct jn_h2_stream *hs, struct jn_h1_message *m)
     key[22] = '=';
     key[23] = '=';
     key[24] = '\0';
-    if (!add_field(hs, cs("sec-websocket-key"), (struct jn_slice){ key, 24 }))
+    if (!add_field(hs, cs("sec-websocket-key"), (struct jn_slice){key, 24}))
         return false;
     m->headers = hs->fields;
     m->nheaders = hs->nfields;
@@ -344,7 +343,7 @@ static void start_stream(struct jn_h2_conn *h, struct jn_h2_stream *hs, bool end
         ok = add_field(hs, cs("host"), hs->authority);
         m.host = hs->authority;
     } else {
-        struct jn_slice host = { NULL, 0 };
+        struct jn_slice host = {NULL, 0};
         for (size_t i = 0; i < hs->nfields; i++)
             if (jn_slice_ieq(hs->fields[i].name, "host"))
                 host = hs->fields[i].value;
@@ -458,8 +457,8 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
         return 0;
     nghttp2_session_set_stream_user_data(session, id, NULL);
     if (!hs->s->logged && hs->s->error == NULL)
-        hs->s->error = error_code == NGHTTP2_NO_ERROR ? "stream closed early"
-                                                      : "client reset the stream";
+        hs->s->error =
+            error_code == NGHTTP2_NO_ERROR ? "stream closed early" : "client reset the stream";
     hs->reset = true;
     drop_input(hs);
     jn_stream_settle(hs->s);
@@ -496,8 +495,8 @@ static int submit_trailers(struct jn_h2_stream *hs)
         const struct jn_http_field *t = &s->trailers[i];
         if (t->name.len == 0 || t->name.ptr[0] == ':')
             continue;
-        nva[n++] = (nghttp2_nv){ (uint8_t *)t->name.ptr, (uint8_t *)t->value.ptr, t->name.len,
-                                 t->value.len, NGHTTP2_NV_FLAG_NONE };
+        nva[n++] = (nghttp2_nv){(uint8_t *)t->name.ptr, (uint8_t *)t->value.ptr, t->name.len,
+                                t->value.len, NGHTTP2_NV_FLAG_NONE};
     }
     return nghttp2_submit_trailer(hs->conn->session, hs->id, nva, n) == 0 ? 0 : JN_EIO;
 }
@@ -533,9 +532,9 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
 
 static bool connection_specific(struct jn_slice name)
 {
-    static const char *const names[] = { "connection", "keep-alive", "proxy-connection",
-                                         "transfer-encoding", "upgrade", "content-length",
-                                         "te" };
+    static const char *const names[] = {
+        "connection",     "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+        "content-length", "te"};
     for (size_t i = 0; i < JN_ARRAY_LEN(names); i++)
         if (jn_slice_ieq(name, names[i]))
             return true;
@@ -555,7 +554,7 @@ static void submit_head(struct jn_stream *s, uint16_t status, const struct jn_fi
     size_t n = 0;
     if (nva == NULL)
         goto fail;
-    nva[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)code, 7, 3, NGHTTP2_NV_FLAG_NONE };
+    nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)code, 7, 3, NGHTTP2_NV_FLAG_NONE};
     for (size_t i = 0; i < f->n; i++) {
         if (connection_specific(f->v[i].name))
             continue;
@@ -565,13 +564,13 @@ static void submit_head(struct jn_stream *s, uint16_t status, const struct jn_fi
         for (char *p = name; *p; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p + 32);
-        nva[n++] = (nghttp2_nv){ (uint8_t *)name, (uint8_t *)f->v[i].value.ptr,
-                                 f->v[i].name.len, f->v[i].value.len, NGHTTP2_NV_FLAG_NONE };
+        nva[n++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)f->v[i].value.ptr, f->v[i].name.len,
+                                f->v[i].value.len, NGHTTP2_NV_FLAG_NONE};
     }
     if (length != NULL)
-        nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)length->ptr, 14,
-                                 length->len, NGHTTP2_NV_FLAG_NONE };
-    nghttp2_data_provider prd = { .source.ptr = hs, .read_callback = read_body };
+        nva[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)length->ptr, 14,
+                                length->len, NGHTTP2_NV_FLAG_NONE};
+    nghttp2_data_provider prd = {.source.ptr = hs, .read_callback = read_body};
     if (nghttp2_submit_response(h->session, hs->id, nva, n, with_body ? &prd : NULL) == 0)
         return;
 fail:
@@ -751,11 +750,11 @@ static int make_session(struct jn_h2_conn *h)
     if (rc != 0)
         return JN_ENOMEM;
     nghttp2_settings_entry iv[] = {
-        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg->max_concurrent_streams },
-        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, cfg->initial_window_size },
-        { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, cfg->max_header_list_size },
-        { NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },
-        { NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 }, /* WebSocket over HTTP/2 */
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg->max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, cfg->initial_window_size},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, cfg->max_header_list_size},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}, /* WebSocket over HTTP/2 */
     };
     if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, JN_ARRAY_LEN(iv)) != 0 ||
         nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0,
@@ -793,13 +792,13 @@ static bool receive(struct jn_h2_conn *h)
             if (rv < 0) {
                 /* Fatal to the session; still say why when that can be said
                  * (not after a bad preface: the client does not speak HTTP/2). */
-                bool calm_down = rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+                bool calm_down =
+                    rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
                 jn_log(calm_down ? JN_LOG_WARN : JN_LOG_INFO, "client %s: HTTP/2 error: %s",
                        c->peer, nghttp2_strerror((int)rv));
                 if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
-                    nghttp2_session_terminate_session(h->session, calm_down
-                                                                      ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                                      : NGHTTP2_PROTOCOL_ERROR);
+                    nghttp2_session_terminate_session(
+                        h->session, calm_down ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
                 h->dead = true;
                 jn_buf_consume(&c->in, jn_buf_len(&c->in));
                 return true;
