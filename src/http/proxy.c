@@ -706,6 +706,18 @@ static int pump_response(struct jn_stream *s)
     return rc;
 }
 
+/* Hands the client what is ready. Returns 1 when bytes left, 0 when not,
+ * -1 when the client is gone (the exchange is then aborted). */
+static int flush_client(struct jn_stream *s)
+{
+    int rc = s->front->flush(s);
+    if (rc >= 0)
+        return rc;
+    s->error = "client write failed";
+    s->front->abort(s);
+    return -1;
+}
+
 /* One pass for an HTTP/2 upstream: the session moves the frames, this
  * moves the bytes between them and the client. Same returns as relay_once. */
 static int relay_h2(struct jn_stream *s)
@@ -746,13 +758,7 @@ static int relay_h2(struct jn_stream *s)
         s->gw_encoded -= JN_MIN(used, s->gw_encoded);
         jn_h2up_consumed(s, used);
     }
-    p |= rc;
-    if ((rc = s->front->flush(s)) < 0) {
-        s->error = "client write failed";
-        s->front->abort(s);
-        return -1;
-    }
-    return p | rc;
+    return p | rc | flush_client(s);
 }
 
 /* One pass over every direction. Returns 1 on progress, 0 stalled, -1 when s ended. */
@@ -782,13 +788,7 @@ static int relay_once(struct jn_stream *s)
     }
     if ((rc = pump_response(s)) < 0)
         return -1;
-    p |= rc;
-    if ((rc = s->front->flush(s)) < 0) {
-        s->error = "client write failed";
-        s->front->abort(s);
-        return -1;
-    }
-    return p | rc;
+    return p | rc | flush_client(s);
 }
 
 void jn_proxy_drive(struct jn_stream *s)

@@ -106,7 +106,7 @@ static int no_password(char *buf, int size, int rwflag, void *u)
     return 0;
 }
 
-static const char *ssl_reason(void)
+const char *jn_tls_reason(void)
 {
     unsigned long e = ERR_peek_error(); /* the first: the cause, not its echoes */
     const char *r = e ? ERR_reason_error_string(e) : NULL;
@@ -220,8 +220,7 @@ static int ctx_setup(SSL_CTX *ctx, struct jn_tls_server *s, const struct jn_cfg_
     return 0;
 }
 
-/* fopen first: "No such file or directory" says more than OpenSSL's reason. */
-static bool readable(const char *path, char *err, size_t errcap)
+bool jn_tls_readable(const char *path, char *err, size_t errcap)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
@@ -238,12 +237,12 @@ static int client_auth_setup(SSL_CTX *ctx, const struct jn_cfg_tls *tls, char *e
 {
     if (tls->verify_client == JN_TLS_VERIFY_NONE || tls->client_ca == NULL)
         return 0;
-    if (!readable(tls->client_ca, err, errcap))
+    if (!jn_tls_readable(tls->client_ca, err, errcap))
         return JN_EINVAL;
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(tls->client_ca);
     if (names == NULL || SSL_CTX_load_verify_locations(ctx, tls->client_ca, NULL) != 1) {
         snprintf(err, errcap, "cannot load client CA %s: %s", tls->client_ca,
-                 ERR_peek_error() ? ssl_reason() : "no certificate in the file");
+                 ERR_peek_error() ? jn_tls_reason() : "no certificate in the file");
         sk_X509_NAME_pop_free(names, X509_NAME_free);
         return JN_EINVAL;
     }
@@ -259,14 +258,14 @@ static int load_pair(SSL_CTX *ctx, const struct jn_cfg_tls_cert *cert, enum jn_t
                      char *err, size_t errcap)
 {
     *fault = JN_TLS_FAULT_CERT;
-    if (!readable(cert->cert, err, errcap))
+    if (!jn_tls_readable(cert->cert, err, errcap))
         return JN_EINVAL;
     if (SSL_CTX_use_certificate_chain_file(ctx, cert->cert) != 1) {
-        snprintf(err, errcap, "cannot load certificate %s: %s", cert->cert, ssl_reason());
+        snprintf(err, errcap, "cannot load certificate %s: %s", cert->cert, jn_tls_reason());
         return JN_EINVAL;
     }
     *fault = JN_TLS_FAULT_KEY;
-    if (!readable(cert->key, err, errcap))
+    if (!jn_tls_readable(cert->key, err, errcap))
         return JN_EINVAL;
     unsigned long e;
     if (SSL_CTX_use_PrivateKey_file(ctx, cert->key, SSL_FILETYPE_PEM) != 1 ||
@@ -276,7 +275,7 @@ static int load_pair(SSL_CTX *ctx, const struct jn_cfg_tls_cert *cert, enum jn_t
             ERR_GET_REASON(e) == SSL_R_PRIVATE_KEY_MISMATCH)
             snprintf(err, errcap, "key %s does not match certificate %s", cert->key, cert->cert);
         else
-            snprintf(err, errcap, "cannot load key %s: %s", cert->key, ssl_reason());
+            snprintf(err, errcap, "cannot load key %s: %s", cert->key, jn_tls_reason());
         return JN_EINVAL;
     }
     return 0;
@@ -368,7 +367,7 @@ int jn_tls_server_add(struct jn_tls_server *s, const struct jn_cfg_tls *tls,
             snprintf(err, errcap, "%s: no cipher of the list is known to OpenSSL",
                      *fault == JN_TLS_FAULT_CIPHERS ? "ciphers" : "ciphersuites");
         else
-            snprintf(err, errcap, "%s", ssl_reason());
+            snprintf(err, errcap, "%s", jn_tls_reason());
         goto fail;
     }
     if (client_auth_setup(c.ctx, tls, err, errcap) != 0) {
@@ -516,7 +515,7 @@ int jn_tls_handshake(struct jn_transport *t, const char **why)
     }
     t->failed = true;
     if (e == SSL_ERROR_SSL)
-        *why = ssl_reason();
+        *why = jn_tls_reason();
     else if (e == SSL_ERROR_SYSCALL && errno != 0)
         *why = strerror(errno);
     else

@@ -35,6 +35,11 @@ struct jn_tls_server *jn_tls_server_new(uint64_t ticket_key_rotation_ms);
 int jn_tls_server_add(struct jn_tls_server *s, const struct jn_cfg_tls *tls,
                       const struct jn_cfg_tls_cert *cert, enum jn_tls_fault *fault, char *err,
                       size_t errcap);
+/* The reason of OpenSSL's first queued error, for people (static text). */
+const char *jn_tls_reason(void);
+/* True when path can be opened for reading, else false with err set:
+ * "No such file or directory" says more than OpenSSL's reason would. */
+bool jn_tls_readable(const char *path, char *err, size_t errcap);
 /* Whether ALPN offers h2 besides http/1.1 (set once the whole
  * configuration is read, before any connection). */
 void jn_tls_server_offer_h2(struct jn_tls_server *s, bool on);

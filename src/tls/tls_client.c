@@ -25,25 +25,6 @@ void jn_tls_client_offer_h2(struct jn_tls_client *c)
     c->h2 = true;
 }
 
-static const char *client_reason(void)
-{
-    unsigned long e = ERR_peek_error(); /* the first: the cause, not its echoes */
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    return r ? r : "unknown OpenSSL error";
-}
-
-/* fopen first: "No such file or directory" says more than OpenSSL's reason. */
-static bool client_readable(const char *path, char *err, size_t errcap)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, errcap, "cannot read %s: %s", path, strerror(errno));
-        return false;
-    }
-    fclose(f);
-    return true;
-}
-
 /* A new session from a server (TLS 1.3 sends them after the handshake):
  * kept in the slot of the connection's server, replacing the older one. */
 static int new_session(SSL *ssl, SSL_SESSION *session)
@@ -62,14 +43,14 @@ static int load_verify(SSL_CTX *ctx, const struct jn_cfg_upstream_tls *tls,
     *fault = JN_TLS_CLIENT_FAULT_CA;
     if (tls->ca == NULL) {
         if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-            snprintf(err, errcap, "cannot load the system's CA store: %s", client_reason());
+            snprintf(err, errcap, "cannot load the system's CA store: %s", jn_tls_reason());
             return JN_EINVAL;
         }
     } else {
-        if (!client_readable(tls->ca, err, errcap))
+        if (!jn_tls_readable(tls->ca, err, errcap))
             return JN_EINVAL;
         if (SSL_CTX_load_verify_locations(ctx, tls->ca, NULL) != 1) {
-            snprintf(err, errcap, "cannot load CA file %s: %s", tls->ca, client_reason());
+            snprintf(err, errcap, "cannot load CA file %s: %s", tls->ca, jn_tls_reason());
             return JN_EINVAL;
         }
     }
@@ -83,17 +64,17 @@ static int load_client_cert(SSL_CTX *ctx, const struct jn_cfg_upstream_tls *tls,
     if (tls->cert == NULL)
         return 0;
     *fault = JN_TLS_CLIENT_FAULT_CERT;
-    if (!client_readable(tls->cert, err, errcap))
+    if (!jn_tls_readable(tls->cert, err, errcap))
         return JN_EINVAL;
     if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1) {
-        snprintf(err, errcap, "cannot load certificate %s: %s", tls->cert, client_reason());
+        snprintf(err, errcap, "cannot load certificate %s: %s", tls->cert, jn_tls_reason());
         return JN_EINVAL;
     }
     *fault = JN_TLS_CLIENT_FAULT_KEY;
-    if (!client_readable(tls->key, err, errcap))
+    if (!jn_tls_readable(tls->key, err, errcap))
         return JN_EINVAL;
     if (SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errcap, "cannot load key %s: %s", tls->key, client_reason());
+        snprintf(err, errcap, "cannot load key %s: %s", tls->key, jn_tls_reason());
         return JN_EINVAL;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -139,7 +120,7 @@ struct jn_tls_client *jn_tls_client_new(const struct jn_cfg_upstream_tls *tls,
         goto fail;
     ctx_setup(c->ctx);
     if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1) {
-        snprintf(err, errcap, "%s", client_reason());
+        snprintf(err, errcap, "%s", jn_tls_reason());
         goto fail;
     }
     if (load_verify(c->ctx, tls, fault, err, errcap) != 0 ||

@@ -128,7 +128,8 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         finally:
             self.server.active -= 1
 
-    def handle_any(self):
+    def read_body(self):
+        """The request body, chunked (trailers skipped) or sized."""
         body = b""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             while True:
@@ -141,6 +142,10 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline()
         elif self.headers.get("Content-Length"):
             body = self.rfile.read(int(self.headers["Content-Length"]))
+        return body
+
+    def handle_any(self):
+        body = self.read_body()
         rec = {"server": self.server.name, "method": self.command, "path": self.path,
                "headers": [[k, v] for k, v in self.headers.items()], "body_len": len(body),
                "body": body[:200].decode("latin-1")}

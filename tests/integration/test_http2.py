@@ -52,17 +52,7 @@ class BodyEcho(EchoHandler):
     SHA-256 in a header."""
 
     def handle_any(self):
-        body = b""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while True:
-                size = int(self.rfile.readline().split(b";")[0], 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                body += self.rfile.read(size)
-                self.rfile.readline()
-        elif self.headers.get("Content-Length"):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
+        body = self.read_body()
         if self.path.startswith("/big/"):
             body = os.urandom(int(self.path.split("/")[2]))
         self.server.received.append({"path": self.path, "headers": dict(self.headers.items()),
