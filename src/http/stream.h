@@ -35,6 +35,8 @@ struct jn_stream {
     struct jn_h2up_stream *h2up; /* an HTTP/2 upstream's side (h2/h2_client.c), in the arena */
     struct jn_http_field *trailers; /* arena: response trailers to pass on, NULL when none */
     size_t ntrailers;
+    struct jn_http_field *req_trailers; /* arena: an HTTP/2 request's trailers, for an HTTP/2 upstream */
+    size_t nreq_trailers, req_trailers_cap;
     uint8_t grpc_web;           /* a gRPC-Web request sent as gRPC: 1 binary, 2 text (base64) */
     uint8_t gw_nq;              /* text: characters of an unfinished request quantum */
     char gw_quantum[4];

@@ -296,6 +296,8 @@ class H2Backend:
                 for ev in conn.receive_data(data):
                     if isinstance(ev, h2.events.RequestReceived):
                         reqs[ev.stream_id] = {"headers": dict(ev.headers), "body": bytearray()}
+                    elif isinstance(ev, h2.events.TrailersReceived):
+                        reqs[ev.stream_id]["trailers"] = dict(ev.headers)
                     elif isinstance(ev, h2.events.DataReceived):
                         reqs[ev.stream_id]["body"] += ev.data
                         conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
@@ -314,7 +316,7 @@ class H2Backend:
         h = req["headers"]
         rec = {"method": h[":method"], "path": h[":path"], "authority": h.get(":authority"),
                "headers": {k: v for k, v in h.items() if not k.startswith(":")},
-               "body_len": len(req["body"])}
+               "body_len": len(req["body"]), "trailers": req.get("trailers")}
         self.received.append(rec)
         body = bytes(req["body"]) if h[":path"].startswith("/echo") else \
             self.json.dumps(rec).encode()

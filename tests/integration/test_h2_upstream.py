@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from conftest import BIN
-from h2client import H2Backend, H2Client, tls_context
+from h2client import H2Backend, H2Client, Response, tls_context
 from test_tls import certs  # noqa: F401
 
 CONF = """
@@ -101,6 +101,23 @@ def test_http2_client_gets_the_upstream_trailers(h2up):
     assert r.status == 200
     assert r.trailers == {"x-checksum": "done", "x-count": "1", "grpc-status": "0"}
     assert json.loads(bytes(r.data))["path"] == "/trailers"
+    c.close()
+
+
+def test_request_trailers_reach_an_http2_upstream(h2up):
+    j = h2up()
+    c = H2Client(j.plain)
+    sid = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"),
+                              (":authority", c.authority), (":path", "/t"), ("te", "trailers")])
+    c.conn.send_data(sid, b"body")
+    c.conn.send_headers(sid, [("x-sum", "42")], end_stream=True)
+    c.responses[sid] = Response()
+    c.flush()
+    c.pump(lambda: c.responses[sid].done)
+    assert c.responses[sid].status == 200
+    rec = j.backend.received[-1]
+    assert rec["body_len"] == 4 and rec["trailers"] == {"x-sum": "42"}
     c.close()
 
 

@@ -213,6 +213,20 @@ int jn_h2up_prepare(struct jn_stream *s, const struct jn_fields *f, struct jn_sl
     return ok ? 0 : JN_ENOMEM;
 }
 
+static int submit_request_trailers(nghttp2_session *session, struct jn_h2up_stream *u)
+{
+    struct jn_stream *s = u->s;
+    nghttp2_nv *nva = jn_arena_alloc(&s->arena, s->nreq_trailers * sizeof(*nva));
+    if (nva == NULL)
+        return JN_ENOMEM;
+    for (size_t i = 0; i < s->nreq_trailers; i++) {
+        const struct jn_http_field *t = &s->req_trailers[i];
+        nva[i] = (nghttp2_nv){ (uint8_t *)t->name.ptr, (uint8_t *)t->value.ptr, t->name.len,
+                               t->value.len, NGHTTP2_NV_FLAG_NONE };
+    }
+    return nghttp2_submit_trailer(session, u->id, nva, s->nreq_trailers) == 0 ? 0 : JN_EIO;
+}
+
 static ssize_t read_request(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
                             uint32_t *flags, nghttp2_data_source *source, void *user)
 {
@@ -228,6 +242,8 @@ static ssize_t read_request(nghttp2_session *session, int32_t id, uint8_t *buf, 
     if (jn_buf_empty(&s->req_out)) {
         if (s->req_body.done) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
+            if (s->nreq_trailers > 0 && submit_request_trailers(session, u) == 0)
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers end it */
             return (ssize_t)n;
         }
         if (n == 0) {

@@ -233,14 +233,43 @@ static bool add_cookie(struct jn_h2_stream *hs, const uint8_t *v, size_t len)
     return true;
 }
 
+/* A request trailer: kept for an HTTP/2 upstream (an HTTP/1.1 one does not
+ * get them), within the same header list limit. */
+static int add_trailer(struct jn_h2_conn *h, struct jn_h2_stream *hs, const uint8_t *name,
+                       size_t namelen, const uint8_t *value, size_t valuelen)
+{
+    struct jn_stream *s = hs->s;
+    hs->header_bytes += namelen + valuelen + 32;
+    if (hs->header_bytes > h->cfg->max_header_list_size || s->nreq_trailers >= 64)
+        return 0;
+    if (s->nreq_trailers == s->req_trailers_cap) {
+        size_t cap = s->req_trailers_cap ? s->req_trailers_cap * 2 : 8;
+        struct jn_http_field *t = jn_arena_alloc(&s->arena, cap * sizeof(*t));
+        if (t == NULL)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (s->nreq_trailers)
+            memcpy(t, s->req_trailers, s->nreq_trailers * sizeof(*t));
+        s->req_trailers = t;
+        s->req_trailers_cap = cap;
+    }
+    char *n = jn_arena_strndup(&s->arena, (const char *)name, namelen);
+    char *v = jn_arena_strndup(&s->arena, (const char *)value, valuelen);
+    if (n == NULL || v == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    s->req_trailers[s->nreq_trailers++] = (struct jn_http_field){ { n, namelen }, { v, valuelen } };
+    return 0;
+}
+
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user)
 {
     struct jn_h2_conn *h = user;
     struct jn_h2_stream *hs = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (hs != NULL && hs->started && !hs->too_big && namelen > 0 && name[0] != ':')
+        return add_trailer(h, hs, name, namelen, value, valuelen);
     if (hs == NULL || hs->started || hs->too_big)
-        return 0; /* trailers of a request are not forwarded */
+        return 0;
     /* Counted as SETTINGS_MAX_HEADER_LIST_SIZE is, while decoding: a small
      * block that expands into a huge list is stopped here. */
     hs->header_bytes += namelen + valuelen + 32;
