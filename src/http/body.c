@@ -2,6 +2,7 @@
 #include "http/body.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Room for "ffffffffffffffff\r\n" before and "\r\n" after a chunk. */
 #define CHUNK_OVERHEAD 24
@@ -11,6 +12,12 @@ void jn_body_init(struct jn_body *b, enum jn_h1_body in, uint64_t length, bool o
     *b = (struct jn_body){ .in = in, .out_chunked = out_chunked, .remaining = length };
     if (in == JN_H1_BODY_NONE || (in == JN_H1_BODY_LENGTH && length == 0))
         b->done = true;
+}
+
+void jn_body_free(struct jn_body *b)
+{
+    free(b->chunked.trailers);
+    b->chunked.trailers = NULL;
 }
 
 static int emit(struct jn_body *b, struct jn_buf *dst, const char *p, size_t n)

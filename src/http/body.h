@@ -24,6 +24,8 @@ struct jn_body {
 };
 
 void jn_body_init(struct jn_body *b, enum jn_h1_body in, uint64_t length, bool out_chunked);
+/* Frees what b holds (kept chunked trailers). */
+void jn_body_free(struct jn_body *b);
 /* Moves what it can from src to dst. Returns 1 when something moved, 0 when
  * stalled (src empty or dst full), JN_EINVAL on bad framing (*err set). */
 int jn_body_pump(struct jn_body *b, struct jn_buf *src, struct jn_buf *dst, const char **err);

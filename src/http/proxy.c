@@ -671,6 +671,33 @@ static int deliver_head(struct jn_stream *s, const struct jn_h1_message *mp)
     return 1;
 }
 
+/* The trailers of a chunked body, once it is through, as fields in the
+ * arena (lower-case names, as HTTP/2 wants them) for the other side. */
+static void take_trailers(struct jn_stream *s, struct jn_body *b, struct jn_http_field **out,
+                          size_t *n)
+{
+    struct jn_slice names[64], values[64];
+    if (!b->done || b->chunked.trailers == NULL || *n > 0)
+        return;
+    size_t k = jn_h1_trailer_fields(&b->chunked, names, values, JN_ARRAY_LEN(names));
+    struct jn_http_field *f = jn_arena_alloc(&s->arena, (k ? k : 1) * sizeof(*f));
+    for (size_t i = 0; f != NULL && i < k; i++) {
+        char *name = jn_arena_strndup(&s->arena, names[i].ptr, names[i].len);
+        char *value = jn_arena_strndup(&s->arena, values[i].ptr, values[i].len);
+        if (name == NULL || value == NULL)
+            return;
+        for (char *p = name; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p + 32);
+        f[i] = (struct jn_http_field){ { name, names[i].len }, { value, values[i].len } };
+    }
+    if (f != NULL) {
+        *out = f;
+        *n = k;
+    }
+    jn_body_free(b);
+}
+
 static int pump_response(struct jn_stream *s)
 {
     if (!s->resp_head_sent || s->resp_body.done)
@@ -682,6 +709,7 @@ static int pump_response(struct jn_stream *s)
     const char *err = NULL;
     size_t before = jn_buf_len(out);
     int rc = jn_body_pump(&s->resp_body, &s->resp_in, out, &err);
+    take_trailers(s, &s->resp_body, &s->trailers, &s->ntrailers);
     if (rc < 0) {
         jn_proxy_upstream_fail(s, 502, err ? err : "invalid response body framing", JN_OUT_RESET);
         return -1;
@@ -735,6 +763,7 @@ static int relay_h2(struct jn_stream *s)
         return -1;
     if (s->grpc_web == 2 && jn_grpc_web_decode(s, from) != 0)
         return jn_proxy_bad_body(s, "invalid base64 in a gRPC-Web text body");
+    take_trailers(s, &s->req_body, &s->req_trailers, &s->nreq_trailers);
     jn_h2up_push(s);
     struct jn_h1_message m;
     if (!s->resp_head_sent && jn_h2up_head(s, &status, &m)) {
@@ -917,6 +946,8 @@ void jn_stream_free(struct jn_stream *s)
     struct jn_worker *w = s->gen->worker;
     release_upstream(s);
     account(s);
+    jn_body_free(&s->req_body);
+    jn_body_free(&s->resp_body);
     jn_buf_release(&w->bufs, &s->req_out);
     jn_buf_release(&w->bufs, &s->resp_in);
     jn_gen_release(s->gen);

@@ -162,7 +162,7 @@ static void jn_fuzz_parse_bytewise(const struct jn_fuzz_h1_ops *ops, const char 
 static void jn_fuzz_decode(const char *in, size_t len, size_t cut, size_t step,
                            struct jn_fuzz_body *b)
 {
-    struct jn_h1_chunked st = { 0 };
+    struct jn_h1_chunked st = { .keep_trailers = true };
     size_t avail = cut;
     *b = (struct jn_fuzz_body){ .data_hash = 1469598103934665603ULL };
     for (;;) {
@@ -191,6 +191,18 @@ static void jn_fuzz_decode(const char *in, size_t len, size_t cut, size_t step,
     }
     JN_FUZZ_CHECK(b->rc == JN_EAGAIN || b->rc == JN_EINVAL || b->rc == JN_H1_CHUNK_DONE);
     JN_FUZZ_CHECK(b->rc != JN_EINVAL || b->err != NULL);
+    if (b->rc == JN_H1_CHUNK_DONE) {
+        /* The kept trailer section parses into fields, each a view into it,
+         * every name a non-empty token. */
+        struct jn_slice names[64], values[64];
+        size_t n = jn_h1_trailer_fields(&st, names, values, 64);
+        for (size_t i = 0; i < n; i++) {
+            JN_FUZZ_CHECK(names[i].len > 0 && jn_h1_is_token(names[i]));
+            JN_FUZZ_CHECK(names[i].ptr >= st.trailers &&
+                          values[i].ptr + values[i].len <= st.trailers + st.trailer_bytes);
+        }
+    }
+    free(st.trailers);
 }
 
 /* Where to split an input in two: chosen from its bytes, so that the fuzzer

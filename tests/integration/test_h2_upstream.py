@@ -391,3 +391,18 @@ def test_grpc_web_text_that_is_not_base64_is_refused(grpc_junction):
     r.read()
     c.close()
     assert r.status == 400
+
+
+def test_trailers_of_a_chunked_http11_request_reach_an_http2_upstream(h2up):
+    import socket
+    j = h2up()
+    s = socket.create_connection(("127.0.0.1", j.plain), timeout=20)
+    s.sendall(b"POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"4\r\nbody\r\n0\r\nX-Sum: 7\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    s.close()
+    rec = j.backend.received[-1]
+    assert rec["body_len"] == 4 and rec["trailers"] == {"x-sum": "7"}

@@ -506,3 +506,18 @@ def test_a_partial_preface_is_timed_out_like_a_slow_header(h2j):
         got += data
     assert got.startswith(b"HTTP/1.1 408 ")
     s.close()
+
+
+def test_trailers_of_a_chunked_http11_response_reach_an_http2_client(h2j, raw_server):
+    def behave(srv, conn):
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5\r\nhello\r\n0\r\nX-Sum: 42\r\nGrpc-Status: 0\r\n\r\n")
+    srv = raw_server(behave)
+    j = h2j(more_up=f"  trail:\n    servers: [ {{ address: 127.0.0.1:{srv.port} }} ]\n",
+            more_routes="  - { name: trail, match: { path: /trail }, upstream: trail }\n")
+    c = H2Client(j.plain)
+    r = c.get("/trail")
+    assert r.status == 200 and bytes(r.data) == b"hello"
+    assert r.trailers == {"x-sum": "42", "grpc-status": "0"}
+    c.close()

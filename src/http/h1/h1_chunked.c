@@ -1,6 +1,9 @@
 /* Decoder of the chunked transfer coding (RFC 9112 7.1): a byte-driven state
  * machine for the framing, so input may be split anywhere, and zero-copy views
  * of the chunk data. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "http/h1/h1_parse.h"
 
 #include "http/h1/h1_chars.h"
@@ -186,6 +189,12 @@ static int jn_h1_trailer_byte(struct jn_h1_chunked *st, unsigned char c, const c
 {
     if (++st->trailer_bytes > JN_H1_TRAILER_MAX)
         return jn_h1_chunk_fail(err, "trailer section too large");
+    if (st->keep_trailers) {
+        /* Kept whole, final empty line included: bounded by the limit above. */
+        if (st->trailers == NULL && (st->trailers = malloc(JN_H1_TRAILER_MAX)) == NULL)
+            return jn_h1_chunk_fail(err, "out of memory for trailers");
+        st->trailers[st->trailer_bytes - 1] = (char)c;
+    }
     switch (st->state) {
     case JN_H1_CS_TRAILER_START:
         if (c == '\r' || c == '\n') {
@@ -295,4 +304,29 @@ int jn_h1_chunked_decode(struct jn_h1_chunked *st, const char *in, size_t len, s
     }
     *consumed = pos;
     return JN_EAGAIN;
+}
+
+size_t jn_h1_trailer_fields(const struct jn_h1_chunked *st, struct jn_slice *names,
+                            struct jn_slice *values, size_t max)
+{
+    size_t n = 0, at = 0, len = st->trailers != NULL ? st->trailer_bytes : 0;
+    while (at < len && n < max) {
+        size_t end = at;
+        while (end < len && st->trailers[end] != '\n')
+            end++;
+        size_t line_end = end > at && st->trailers[end - 1] == '\r' ? end - 1 : end;
+        const char *line = st->trailers + at;
+        const char *colon = memchr(line, ':', line_end - at);
+        if (colon != NULL) {
+            const char *v = colon + 1, *ve = st->trailers + line_end;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            names[n] = (struct jn_slice){ line, (size_t)(colon - line) };
+            values[n++] = (struct jn_slice){ v, (size_t)(ve - v) };
+        }
+        at = end + 1;
+    }
+    return n;
 }

@@ -85,7 +85,14 @@ struct jn_h1_chunked {
     uint64_t remaining; /* data bytes left in the current chunk */
     size_t line_len;    /* bytes of the current size or trailer line, for limits */
     size_t trailer_bytes;
+    bool keep_trailers; /* set by the caller: keep the trailer section's bytes... */
+    char *trailers;     /* ...here (malloc, owned by the caller once set; NULL = none) */
 };
+
+/* Parses the trailer section kept by a chunked decoder ("name: value"
+ * lines, already checked) into fields, views into it. Returns their number. */
+size_t jn_h1_trailer_fields(const struct jn_h1_chunked *st, struct jn_slice *names,
+                            struct jn_slice *values, size_t max);
 
 enum { JN_H1_CHUNK_DATA = 1, JN_H1_CHUNK_DONE = 2 };
 

@@ -210,6 +210,7 @@ int jn_h2up_prepare(struct jn_stream *s, const struct jn_fields *f, struct jn_sl
     u->has_body = !s->req_body.done;
     /* The body goes as it is in DATA frames: no HTTP/1.1 chunks. */
     jn_body_init(&s->req_body, s->req_body.in, s->req_body.remaining, false);
+    s->req_body.chunked.keep_trailers = true; /* an HTTP/1.1 client's, for the server */
     return ok ? 0 : JN_ENOMEM;
 }
 

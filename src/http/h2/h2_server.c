@@ -635,6 +635,7 @@ static void h2_response_head(struct jn_stream *s, uint16_t status, struct jn_fie
                              const struct jn_h1_message *m)
 {
     jn_body_init(&s->resp_body, m->body, m->content_length, false);
+    s->resp_body.chunked.keep_trailers = true; /* an HTTP/1.1 upstream's, for the client */
     struct jn_slice clen = jn_stream_u64(s, m->content_length);
     bool known = m->body == JN_H1_BODY_LENGTH || (s->head_request && m->content_length > 0);
     if (!s->h2->reset)
