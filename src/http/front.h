@@ -21,6 +21,8 @@ struct jn_front_ops {
      * s->bytes_sent and ends the exchange (phase DONE). */
     void (*respond)(struct jn_stream *s, uint16_t status, struct jn_fields *f, const char *body,
                     size_t len);
+    /* The client waits for a 100 Continue before its body: send it. */
+    void (*continue_100)(struct jn_stream *s);
     /* Sends the head of a relayed response. f holds the upstream's fields
      * without hop-by-hop ones; m gives the upstream's body framing. Sets up
      * s->resp_body. */

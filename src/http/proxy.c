@@ -371,6 +371,8 @@ static void start_h2_upstream(struct jn_stream *s, struct jn_fields *f)
     s->retryable = s->req_body.done && is_idempotent(s->req.method);
     s->phase = JN_STREAM_UPSTREAM;
     s->t_upstream = jn_loop_now(&s->client->worker->loop);
+    if (s->expect_continue && !s->req_body.done)
+        s->front->continue_100(s);
     jn_h2up_start(s);
 }
 
@@ -397,9 +399,8 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     s->retryable = m->body == JN_H1_BODY_NONE && is_idempotent(m->method);
     s->phase = JN_STREAM_UPSTREAM;
     s->t_upstream = jn_loop_now(&s->client->worker->loop);
-    if (s->expect_continue && !s->req_body.done && s->req.version_major == 1 &&
-        s->req.version_minor >= 1)
-        jn_buf_put(jn_client_out(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (s->expect_continue && !s->req_body.done)
+        s->front->continue_100(s);
     jn_proxy_connect(s, 0);
 }
 

@@ -40,6 +40,7 @@ class Response:
         self.data = bytearray()
         self.ended = False
         self.reset = None
+        self.interim = []
 
     @property
     def status(self):
@@ -105,7 +106,9 @@ class H2Client:
                 self.pending_body[sid] = rest
 
     def _event(self, ev):
-        if isinstance(ev, h2.events.ResponseReceived):
+        if isinstance(ev, h2.events.InformationalResponseReceived):
+            self.responses[ev.stream_id].interim.append(dict(ev.headers)[":status"])
+        elif isinstance(ev, h2.events.ResponseReceived):
             self.responses[ev.stream_id].headers = dict(ev.headers)
         elif isinstance(ev, h2.events.TrailersReceived):
             self.responses[ev.stream_id].trailers = dict(ev.headers)

@@ -480,7 +480,7 @@ def test_expect_100_continue_over_h2_keeps_the_framing(h2j):
     j = h2j()
     c = H2Client(j.plain)
     r = c.get("/e", method="POST", headers=[("expect", "100-continue")], body=b"a" * 1000)
-    assert r.status == 200
+    assert r.status == 200 and r.interim == ["100"]
     assert c.get("/after").status == 200
     c.close()
 

@@ -74,6 +74,12 @@ static void h1_response_head(struct jn_stream *s, uint16_t status, struct jn_fie
     s->bytes_sent += jn_buf_len(out) - before;
 }
 
+static void h1_continue_100(struct jn_stream *s)
+{
+    if (s->req.version_minor >= 1) /* an HTTP/1.0 client knows no 1xx */
+        jn_buf_put(jn_client_out(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
 static struct jn_buf *h1_body_out(struct jn_stream *s)
 {
     return jn_client_out(s->client);
@@ -157,6 +163,7 @@ static void h1_touch(struct jn_stream *s)
 
 const struct jn_front_ops jn_front_h1 = {
     .respond = h1_respond,
+    .continue_100 = h1_continue_100,
     .response_head = h1_response_head,
     .body_out = h1_body_out,
     .pump_request = h1_pump_request,

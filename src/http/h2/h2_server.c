@@ -642,6 +642,14 @@ static void h2_response_head(struct jn_stream *s, uint16_t status, struct jn_fie
         submit_head(s, status, f, known ? &clen : NULL, !s->resp_body.done);
 }
 
+static void h2_continue_100(struct jn_stream *s)
+{
+    struct jn_h2_stream *hs = s->h2;
+    nghttp2_nv nv = { (uint8_t *)":status", (uint8_t *)"100", 7, 3, NGHTTP2_NV_FLAG_NONE };
+    if (!hs->reset)
+        nghttp2_submit_headers(hs->conn->session, NGHTTP2_FLAG_NONE, hs->id, NULL, &nv, 1, NULL);
+}
+
 static struct jn_buf *h2_body_out(struct jn_stream *s)
 {
     struct jn_h2_stream *hs = s->h2;
@@ -732,6 +740,7 @@ static void h2_touch(struct jn_stream *s)
 
 const struct jn_front_ops jn_front_h2 = {
     .respond = h2_respond,
+    .continue_100 = h2_continue_100,
     .response_head = h2_response_head,
     .body_out = h2_body_out,
     .pump_request = h2_pump_request,
