@@ -12,8 +12,12 @@ routing and load balancing cost.
 5. Load-balancing algorithms: Junction with each `balance:` algorithm over 2 and 50 servers,
    each against round robin over the same pool (with --callgrind also instructions per
    request with 50 servers).
-6. Only with --parts 6: TCP mode, 1 GiB each way through Junction's tcp listener, HAProxy's
+6. TCP mode, 1 GiB each way through Junction's tcp listener, HAProxy's
    mode tcp and nginx's stream module (bench/tcp_peer.py at both ends).
+7. Only with --parts 7: protocols, the proxies of part 1 behind TLS 1.3 (ECDSA P-256):
+   HTTPS requests/s over kept-alive connections (wrk), new full TLS handshakes per second
+   (wrk, Connection: close, resumption off through bench/wrk_no_resume.c), and HTTP/2
+   requests/s over TLS with h2load (10 connections x 10 streams).
 
 The measuring method (wrk warm-up then a measured run, CPU and RSS read from /proc) is the
 reference harness's, ../shared/bench/compare.py, imported from there when it exists, else
@@ -1138,6 +1142,285 @@ def part_tcp(a, tmp):
 
 
 # ---------------------------------------------------------------------------------------
+# Part 7: protocols. The three proxies of part 1 (one worker each, same two nginx backends,
+# keep-alive round robin, no access log) with TLS 1.3 and HTTP/2 in front: HTTPS over
+# kept-alive connections (wrk), new full TLS handshakes per second (wrk, one request per
+# connection, session resumption switched off in wrk by bench/wrk_no_resume.c), and HTTP/2
+# over TLS with h2load (10 connections x 10 streams). Same certificate for all: ECDSA P-256,
+# made with openssl in the temporary directory.
+
+PROTO_PORTS = {"junction": 8443, "nginx": 8444, "haproxy": 8445}
+PROTO_KINDS = ("https", "handshake", "h2")
+PROTO_H2_CONNS, PROTO_H2_STREAMS = 10, 10
+NO_RESUME_C = os.path.join(HERE, "wrk_no_resume.c")
+
+PROTO_JUNCTION = """# part 7: junction-bench.yaml with a TLS 1.3 listener (ALPN h2, http/1.1)
+workers: 1
+listeners:
+  - name: bench
+    address: 127.0.0.1:{port}
+    tls:
+      certificates: [ {{ cert: {cert}, key: {key} }} ]
+      min_version: "1.3"
+access_log: {{ path: none }}
+error_log: {{ level: warn }}
+upstreams:
+  backends:
+    balance: round_robin
+    keepalive: 128
+    servers:
+      - {{ address: 127.0.0.1:{b0} }}
+      - {{ address: 127.0.0.1:{b1} }}
+routes:
+  - name: all
+    match: {{ path_prefix: / }}
+    upstream: backends
+"""
+
+
+class ProtoError(Exception):
+    """A contender did not negotiate what part 7 asked for (TLS 1.3, h2): the part stops."""
+
+
+def proto_configs(tmp, peers_conf):
+    """Certificate and the three configurations. nginx's and HAProxy's are part 1's, with
+    only the listening line changed (so they stay configured alike); Junction's is
+    junction-bench.yaml's with a tls: section."""
+    cert, key = os.path.join(tmp, "proto-cert.pem"), os.path.join(tmp, "proto-key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ProtoError("openssl could not make the certificate: " + r.stderr.strip())
+    combined = os.path.join(tmp, "proto-cert-key.pem")  # HAProxy: cert and key in one file
+    with open(combined, "w") as f:
+        f.write(open(cert).read() + open(key).read())
+
+    def write(name, text):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+    jcfg = write("proto-junction.yaml", PROTO_JUNCTION.format(
+        port=PROTO_PORTS["junction"], cert=cert, key=key, b0=BACKEND_PORTS[0],
+        b1=BACKEND_PORTS[1]))
+    with open(peers_conf["nginx"]) as f:
+        text = f.read()
+    text, k = re.subn(
+        r"listen\s+127\.0\.0\.1:\d+([^;]*);",
+        lambda m: f"listen 127.0.0.1:{PROTO_PORTS['nginx']} ssl http2{m.group(1)};\n"
+                  f"    ssl_certificate {cert}; ssl_certificate_key {key};\n"
+                  f"    ssl_protocols TLSv1.3;", text, count=1)
+    if not k:
+        raise ProtoError(f"{peers_conf['nginx']}: no listen line to give ssl http2")
+    text = re.sub(r"(?m)^\s*pid\s+[^;]*;", f"pid {tmp}/proto-nginx.pid;", text)
+    ncfg = write("proto-nginx.conf", text)
+    with open(peers_conf["haproxy"]) as f:
+        text = f.read()
+    text, k = re.subn(r"(?m)^(\s*)bind\s+127\.0\.0\.1:\d+.*$",
+                      lambda m: f"{m.group(1)}bind 127.0.0.1:{PROTO_PORTS['haproxy']} ssl crt "
+                                f"{combined} alpn h2,http/1.1 ssl-min-ver TLSv1.3",
+                      text, count=1)
+    if not k:
+        raise ProtoError(f"{peers_conf['haproxy']}: no bind line to give ssl crt")
+    hcfg = write("proto-haproxy.cfg", text)
+    return [("junction", PROTO_PORTS["junction"], [BIN, "-c", jcfg], jcfg),
+            ("nginx", PROTO_PORTS["nginx"], ["nginx", "-c", ncfg], ncfg),
+            ("haproxy", PROTO_PORTS["haproxy"], ["haproxy", "-f", hcfg], hcfg)]
+
+
+def build_no_resume(tmp):
+    """bench/wrk_no_resume.c built into tmp (an LD_PRELOAD shim for wrk), or None."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None
+    out = os.path.join(tmp, "wrk_no_resume.so")
+    r = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", out, NO_RESUME_C, "-ldl"],
+                       capture_output=True, text=True)
+    return out if r.returncode == 0 else None
+
+
+def parse_h2load(out):
+    """The figures of one h2load report, or None."""
+    fin = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out)
+    reqs = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                     r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    if not fin or not reqs or not codes:
+        return None
+    total, _, done, ok, failed, errored, tmo = map(int, reqs.groups())
+    return dict(rps=float(fin.group(1)), requests=int(codes.group(1)),
+                errs=failed + errored + tmo + int(codes.group(3)) + int(codes.group(4)),
+                mean_ms=M.to_ms(mean.group(1)) if mean else float("nan"),
+                alpn=(re.search(r"Application protocol: (\S+)", out) or [None, None])[1],
+                tls=(re.search(r"TLS Protocol: (\S+)", out) or [None, None])[1])
+
+
+def h2load(argv, timeout):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout).stdout
+    except subprocess.TimeoutExpired as e:  # h2load has hung here with --h1 + Connection: close
+        return (e.stdout or b"").decode(errors="replace") + "\n(h2load timed out)"
+
+
+def proto_sanity(name, port):
+    """20 requests over h2 and 20 over http/1.1 with h2load: TLS 1.3, the right ALPN, 200s.
+    Raises ProtoError otherwise."""
+    url = f"https://127.0.0.1:{port}/"
+    for alpn, extra in (("h2", []), ("http/1.1", ["--h1"])):
+        out = h2load(["h2load", "-n", "20", "-c", "1", *extra, url], 30)
+        r = parse_h2load(out)
+        if not r or r["tls"] != "TLSv1.3" or r["alpn"] != alpn or r["requests"] != 20:
+            raise ProtoError(f"{name}: expected TLSv1.3, ALPN {alpn} and 20 2xx; h2load said "
+                             f"TLS {r and r['tls']}, ALPN {r and r['alpn']}, "
+                             f"2xx {r and r['requests']}:\n{out.strip()[-600:]}")
+    return True
+
+
+def proto_one(c, kind, a, tmp, shim):
+    """One contender, one kind: start it, warm up 2 s, measure a.dur s, stop it."""
+    name, port, argv, _ = c
+    log = os.path.join(tmp, f"proto-{name}.log")
+    p = spawn(argv, log)
+    try:
+        if not M.wait_port(port):
+            return None
+        url = f"https://127.0.0.1:{port}/"
+        env, counts = None, None
+        if kind == "h2":
+            cmd = ["h2load", "-c", str(PROTO_H2_CONNS), "-m", str(PROTO_H2_STREAMS), "-D"]
+            h2load(cmd + ["2", url], 60)
+            cpu0 = M.tree_cpu(p.pid)
+            out = h2load(cmd + [str(a.dur), url], a.dur + 60)
+            cpu1 = M.tree_cpu(p.pid)
+            r = parse_h2load(out)
+            if r is None:
+                print(f"  {name} h2: no h2load summary:\n{out.strip()[-400:]}")
+                return None
+            if r["alpn"] != "h2" or r["tls"] != "TLSv1.3":
+                raise ProtoError(f"{name}: h2load negotiated {r['tls']} / {r['alpn']}, not "
+                                 "TLSv1.3 / h2")
+            res = dict(rps=r["rps"], mean_ms=r["mean_ms"], errs=r["errs"])
+            n = r["requests"]
+        else:
+            wrk = ["wrk", "-t1", f"-c{a.conns}"]
+            if kind == "handshake":
+                wrk += ["-H", "Connection: close"]
+                counts = os.path.join(tmp, f"proto-counts-{name}")
+                env = dict(os.environ, LD_PRELOAD=shim, JN_TLS_COUNTS=counts)
+            subprocess.run(wrk + ["-d2s", url], capture_output=True, env=env)
+            if counts and os.path.exists(counts):
+                os.unlink(counts)  # count the measured run only
+            cpu0 = M.tree_cpu(p.pid)
+            out = subprocess.run(wrk + [f"-d{a.dur}s", "--latency", url],
+                                 capture_output=True, text=True, env=env).stdout
+            cpu1 = M.tree_cpu(p.pid)
+            r = benchlib.parse_wrk(out)
+            if r is None:
+                return None
+            res = dict(rps=r["rps"], p50=r["p50"], p99=r["p99"], errs=r["errs"])
+            n = r["requests"]
+            if counts:
+                full = resumed = 0
+                for line in log_lines(counts):
+                    f = line.split()
+                    full, resumed = full + int(f[1]), resumed + int(f[3])
+                if resumed or full < n * 0.9:
+                    raise ProtoError(f"{name}: wrk made {full} full handshakes and {resumed} "
+                                     f"resumed ones for {n} requests: not one full handshake "
+                                     "per request (is the LD_PRELOAD shim working?)")
+                res.update(full=full, resumed=resumed)
+        res.update(cpu_us=(cpu1 - cpu0) / os.sysconf("SC_CLK_TCK") * 1e6 / max(n, 1),
+                   rss_mb=M.tree_rss_kb(p.pid) / 1024)
+        return res
+    finally:
+        stop(p)
+
+
+def part_protocols(a, tmp, peers_conf):
+    section(f"7. Protocols (TLS 1.3, ECDSA P-256): {a.rounds} interleaved round(s) of {a.dur}s;"
+            f" https: wrk -t1 -c{a.conns}; handshake: the same with Connection: close, no "
+            f"resumption; h2: h2load -c{PROTO_H2_CONNS} -m{PROTO_H2_STREAMS}")
+    missing = [b for b in ("h2load", "openssl") if shutil.which(b) is None]
+    if missing:
+        print(f"  missing {', '.join(missing)} (nghttp2-client, openssl); skipped")
+        return dict(skipped="missing " + ", ".join(missing))
+    busy = [pt for pt in PROTO_PORTS.values() if not port_free(pt)]
+    if busy:
+        print(f"  ports already in use on 127.0.0.1: {busy}; skipped")
+        return dict(skipped=f"ports in use: {busy}")
+    contenders = proto_configs(tmp, peers_conf)
+    kinds = list(PROTO_KINDS)
+    shim = build_no_resume(tmp)
+    if shim is None:
+        print("  no C compiler to build bench/wrk_no_resume.c: handshake measure left out")
+        kinds.remove("handshake")
+    for c in contenders:
+        p = spawn(c[2], os.path.join(tmp, f"proto-{c[0]}.log"))
+        try:
+            if not M.wait_port(c[1]):
+                raise ProtoError(f"{c[0]} did not listen on {c[1]}: "
+                                 + " | ".join(log_lines(os.path.join(tmp, f"proto-{c[0]}.log"))))
+            proto_sanity(c[0], c[1])
+        finally:
+            stop(p)
+        print(f"  {c[0]:9s} :{c[1]}  TLSv1.3 with ALPN h2 and http/1.1: 20 + 20 requests, "
+              f"all 2xx ({os.path.basename(c[3])})")
+    by_kind = {k: [] for k in kinds}
+    unit = dict(https="req/s", handshake="conn/s", h2="req/s")
+    for r in range(a.rounds):
+        for kind in kinds:
+            k = r % len(contenders)
+            got = {}
+            for c in contenders[k:] + contenders[:k]:
+                res = proto_one(c, kind, a, tmp, shim)
+                if res is None:
+                    print(f"  round {r + 1}: {kind:9s} {c[0]}: no result")
+                    continue
+                got[c[0]] = res
+                print(f"  round {r + 1}: {kind:9s} {c[0]:9s} {res['rps']:9.0f} {unit[kind]}  "
+                      f"cpu {res['cpu_us']:6.1f} us/{unit[kind][:-2]}  errors {res['errs']}",
+                      flush=True)
+            by_kind[kind].append(got)
+    out = dict(kinds=kinds, by_kind=by_kind, medians={}, ratios={},
+               configs={c[0]: c[3] for c in contenders})
+    rows = []
+    for kind in kinds:
+        med = medians(by_kind[kind]) if any(by_kind[kind]) else {}
+        out["medians"][kind] = med
+        for n, m in med.items():
+            lat = (f"{m['p50']:.2f} / {m['p99']:.2f}" if kind != "h2"
+                   else f"mean {m['mean_ms']:.2f}")
+            rows.append([kind, n, f"{m['rps']:.0f} {unit[kind]}", f"{m['cpu_us']:.1f}", lat,
+                         f"{m['rss_mb']:.1f}", f"{sum_errors(by_kind[kind], n)}",
+                         f"{sum(n in got for got in by_kind[kind])}"])
+        peers = [n for n in ("nginx", "haproxy") if n in med]
+        if "junction" in med and peers:
+            out["ratios"][kind] = dict(
+                rps=med["junction"]["rps"] / max(med[n]["rps"] for n in peers),
+                rps_rounds=per_round_ratio(by_kind[kind], "junction", peers, "rps", max),
+                cpu=med["junction"]["cpu_us"] / min(med[n]["cpu_us"] for n in peers),
+                cpu_rounds=per_round_ratio(by_kind[kind], "junction", peers, "cpu_us", min))
+    print()
+    print(fmt_table(["measure", "proxy", "rate", "cpu us/each", "p50 / p99 ms", "RSS MiB",
+                     "errors (sum)", "runs"], rows))
+    print("  (medians over rounds; handshake: one request per new TLS connection, each a full\n"
+          "   handshake; cpu: the proxy's user + system time per request or connection)")
+    if out["ratios"]:
+        print("  Junction / best peer        ratio of medians   median of per-round ratios")
+        for kind, x in out["ratios"].items():
+            print(f"    {kind:9s} rate (higher better)  x{x['rps']:.2f}"
+                  f"              x{x['rps_rounds']:.2f}")
+            print(f"    {kind:9s} cpu (lower better)    x{x['cpu']:.2f}"
+                  f"              x{x['cpu_rounds']:.2f}")
+    out["junction_log"] = log_lines(os.path.join(tmp, "proto-junction.log"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 
 def machine():
     model = "?"
@@ -1188,7 +1471,7 @@ def main():
                     help="1 round of 2s, 2,000 idle connections: to check the harness")
     ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections in part 3")
-    ap.add_argument("--parts", default="1,2,3,5,6", help="which parts to run (default 1,2,3,5,6)")
+    ap.add_argument("--parts", default="1,2,3,5,6", help="which parts to run (default 1,2,3,5,6; 7 only when asked for)")
     ap.add_argument("--callgrind", action="store_true",
                     help="also run part 4: instructions per request under callgrind "
                          "(and, in part 5, per algorithm with 50 servers)")
@@ -1255,6 +1538,12 @@ def main():
             results["algorithms"] = part_algorithms(a, tmp)
         if "6" in parts:
             results["tcp"] = part_tcp(a, tmp)
+        if "7" in parts:
+            try:
+                results["protocols"] = part_protocols(a, tmp, peers_conf)
+            except ProtoError as e:
+                print(f"\n  PART 7 FAILED: {e}")
+                results["protocols"] = dict(failed=str(e))
         if backend.poll() is not None:
             print(f"  note: the nginx backends exited early (status {backend.returncode})")
         results["load_after"] = open("/proc/loadavg").read().split()[:3]
@@ -1269,6 +1558,8 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1, default=str)
+    if "failed" in results.get("protocols", {}):
+        sys.exit(1)
 
 
 def summary(res):
@@ -1333,6 +1624,21 @@ def summary(res):
         print(f"  tcp Junction vs best peer: down x{t6['down_ratio']:.2f} (per round "
               f"x{t6['down_ratio_rounds']:.2f}), up x{t6['up_ratio']:.2f} (per round "
               f"x{t6['up_ratio_rounds']:.2f})")
+    t7 = res.get("protocols")
+    if t7 and "failed" in t7:
+        print(f"  protocols: PART 7 FAILED: {t7['failed']}")
+    elif t7 and "skipped" not in t7:
+        unit = dict(https="req/s", handshake="conn/s", h2="req/s")
+        for kind in t7["kinds"]:
+            m = t7["medians"][kind]
+            figures = ", ".join(f"{n} {m[n]['rps']:.0f} ({m[n]['cpu_us']:.0f} us CPU)"
+                                for n in ("junction", "nginx", "haproxy") if n in m)
+            print(f"  {kind:9s} {unit[kind]}: {figures}")
+            x = t7["ratios"].get(kind)
+            if x:
+                print(f"  {kind:9s} Junction vs best peer: x{x['rps']:.2f} (per round "
+                      f"x{x['rps_rounds']:.2f}), CPU x{x['cpu']:.2f} (per round "
+                      f"x{x['cpu_rounds']:.2f})")
     if "load_after" in res:
         print(f"  load average after the run: {' '.join(res['load_after'])}")
     notes = attention(res)
@@ -1383,6 +1689,18 @@ def attention(res):
             if missing:
                 notes.append(f"tcp: {n}: {missing} run(s) gave no result")
         notes += [f"tcp: junction logged: {line}" for line in t6["junction_log"]]
+    t7 = res.get("protocols")
+    if t7 and "by_kind" in t7:
+        for kind, by_round in t7["by_kind"].items():
+            names = set().union(*by_round) if by_round else set()
+            for n in sorted(names):
+                missing = sum(n not in got for got in by_round)
+                if missing:
+                    notes.append(f"protocols {kind}: {n}: {missing} run(s) gave no result")
+                errs = sum_errors(by_round, n)
+                if errs:
+                    notes.append(f"protocols {kind}: {n}: {errs} errors")
+        notes += [f"protocols: junction logged: {line}" for line in t7["junction_log"]]
     c = res.get("callgrind")
     if c and "skipped" not in c:
         for n, x in c.items():

@@ -542,6 +542,15 @@ static int read_upstream(struct jn_stream *s)
  * -1 when s ended. */
 static int grow_response_buffer(struct jn_stream *s, size_t limit)
 {
+    /* Nothing read yet because the upstream has not answered (the head is
+     * parsed after every pass, also before the first byte): the read will
+     * take a pooled buffer at the next readable edge. Growing here would
+     * malloc the full header limit (about 40 KiB) for nearly every request
+     * and free it at its end: heap trimming (madvise) and page faults every
+     * few requests. (With can_read set, an empty buffer means the pool had
+     * nothing to give: grow, or fail with 502, as before.) */
+    if (jn_buf_empty(&s->resp_in) && !s->uc->can_read)
+        return 0;
     if (jn_buf_room(&s->resp_in) > 0 || s->resp_in.cap >= limit)
         return 0;
     if (jn_buf_grow(&s->resp_in, limit) != 0) {

@@ -192,6 +192,12 @@ static int ctx_setup(SSL_CTX *ctx, struct jn_tls_server *s, const struct jn_cfg_
      * connections give their TLS buffers back, like their plain ones. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* Read ahead (as nginx does): one read(2) takes a record's header and body
+     * together, and whatever follows, instead of one read for the 5-byte
+     * header and one for the body. Safe with tls_read, which goes on until
+     * OpenSSL itself wants more bytes from the socket, so bytes that OpenSSL
+     * read ahead are never left waiting for an edge. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (!SSL_CTX_set_min_proto_version(ctx, min)) {
         *fault = JN_TLS_FAULT_OTHER;
         return JN_EINVAL;
