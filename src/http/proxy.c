@@ -542,15 +542,6 @@ static int read_upstream(struct jn_stream *s)
  * -1 when s ended. */
 static int grow_response_buffer(struct jn_stream *s, size_t limit)
 {
-    /* Nothing read yet because the upstream has not answered (the head is
-     * parsed after every pass, also before the first byte): the read will
-     * take a pooled buffer at the next readable edge. Growing here would
-     * malloc the full header limit (about 40 KiB) for nearly every request
-     * and free it at its end: heap trimming (madvise) and page faults every
-     * few requests. (With can_read set, an empty buffer means the pool had
-     * nothing to give: grow, or fail with 502, as before.) */
-    if (jn_buf_empty(&s->resp_in) && !s->uc->can_read)
-        return 0;
     if (jn_buf_room(&s->resp_in) > 0 || s->resp_in.cap >= limit)
         return 0;
     if (jn_buf_grow(&s->resp_in, limit) != 0) {
@@ -594,8 +585,9 @@ static int handle_response_head(struct jn_stream *s)
     if (lim.max_headers > JN_ARRAY_LEN(hdrs))
         lim.max_headers = JN_ARRAY_LEN(hdrs);
     /* Nothing read yet (connected, not yet readable): resp_in may have no
-     * storage, and growing it here would malloc a head-sized buffer in
-     * place of a pooled one (and parse from a null pointer). */
+     * storage, and growing it here would malloc a head-sized buffer (about
+     * 40 KiB, for nearly every request: page faults and heap trimming) in
+     * place of a pooled one, and parse from a null pointer. */
     if (jn_buf_empty(&s->resp_in) && !s->upstream_eof)
         return 0;
     int rc = jn_h1_parse_response(jn_buf_head(&s->resp_in), jn_buf_len(&s->resp_in), &lim, hdrs,
