@@ -16,6 +16,7 @@
 #include "http/access_log.h"
 #include "http/h1/h1_server.h"
 #include "http/h2/h2_client.h"
+#include "http/h2/h2_server.h"
 #include "http/proxy.h"
 #include "net/listener.h"
 
@@ -127,6 +128,7 @@ static void on_wake(struct jn_loop *loop)
 static void on_idle(struct jn_loop *loop)
 {
     struct jn_worker *w = loop->data;
+    jn_h2_run_deferred(w); /* first: it may close connections, which collect frees */
     jn_clients_collect(w);
     jn_tcp_collect(w);
     jn_upconn_collect(&w->upconn_garbage);

@@ -51,6 +51,7 @@ struct jn_worker {
     size_t nlisteners;
     struct jn_client *clients;     /* open client connections (for draining) */
     struct jn_client *client_garbage; /* closed, freed after the event batch */
+    struct jn_client *h2_deferred; /* HTTP/2 connections to drive once the batch is over */
     struct jn_upconn *upconn_garbage;
     size_t nclients;
     struct jn_tcp_worker tcp;      /* tunnels of tcp listeners, cached pipes */

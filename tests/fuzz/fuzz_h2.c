@@ -305,6 +305,7 @@ static bool loop_pass(struct run *r)
         t->cb(l, t);
         fired = true;
     }
+    jn_h2_run_deferred(&r->w);
     jn_clients_collect(&r->w);
     jn_upconn_collect(&r->w.upconn_garbage);
     jn_access_log_flush(&r->w);

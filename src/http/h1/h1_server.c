@@ -445,6 +445,7 @@ void jn_clients_drain(struct jn_worker *w)
 
 void jn_clients_close_all(struct jn_worker *w)
 {
+    w->h2_deferred = NULL; /* every connection closes: none is left to drive */
     while (w->clients != NULL)
         jn_client_close(w->clients);
 }

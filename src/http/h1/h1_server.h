@@ -30,6 +30,8 @@ struct jn_client {
     struct jn_h1_scan scan;
     struct jn_stream *stream;          /* owned: the request being answered */
     struct jn_h2_conn *h2;             /* owned: set when the connection speaks HTTP/2 */
+    struct jn_client *next_deferred;   /* HTTP/2: link in the worker's h2_deferred list */
+    bool deferred;                     /* on that list */
     bool can_read, can_write;          /* edge-triggered readiness not yet consumed */
     bool hup;                          /* the client closed or failed: read until EOF */
     bool eof;                          /* the client shut its sending side */

@@ -725,13 +725,31 @@ static void h2_done(struct jn_stream *s)
     h2_flush(s);       /* the last bytes, or the end of the body, may be waiting */
 }
 
+/* An upstream answered: the stream is marked, and the connection driven
+ * once the event batch is over, so that the responses that came in the
+ * same batch leave in one write (and one TLS record) instead of one each. */
 static void h2_wake(struct jn_stream *s)
 {
     struct jn_client *c = s->client;
     if (c->closed)
         return;
     mark_ready(s->h2);
-    jn_client_drive(c);
+    if (!c->deferred) {
+        c->deferred = true;
+        c->next_deferred = c->worker->h2_deferred;
+        c->worker->h2_deferred = c;
+    }
+}
+
+void jn_h2_run_deferred(struct jn_worker *w)
+{
+    while (w->h2_deferred != NULL) {
+        struct jn_client *c = w->h2_deferred;
+        w->h2_deferred = c->next_deferred;
+        c->deferred = false;
+        if (!c->closed && c->h2 != NULL)
+            jn_h2_drive(c);
+    }
 }
 
 static void h2_touch(struct jn_stream *s)

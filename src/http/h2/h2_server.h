@@ -9,6 +9,7 @@
 
 struct jn_client;
 struct jn_h2_conn;
+struct jn_worker;
 
 /* The client preface, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */
 #define JN_H2_PREFACE_LEN 24
@@ -26,6 +27,9 @@ void jn_h2_drive(struct jn_client *c);
 void jn_h2_timeout(struct jn_client *c);
 /* Graceful shutdown: GOAWAY; streams already begun go on to their end. */
 void jn_h2_shutdown(struct jn_client *c);
+/* Drives the connections whose streams were woken during the event batch
+ * (before the batch's closed connections are freed). */
+void jn_h2_run_deferred(struct jn_worker *w);
 /* Frees the session and every stream (the connection is closing). */
 void jn_h2_free(struct jn_client *c);
 
