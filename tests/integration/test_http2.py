@@ -354,6 +354,7 @@ def test_rapid_reset_gets_goaway_and_others_are_served(h2j):
 
 def test_continuation_flood_gets_goaway(h2j):
     j = h2j()
+    before = rss_kib(j.proc.pid)
     raw = RawH2(j.plain)
     block = raw.headers_block("/flood")
     first = HeadersFrame(1, block[:5])
@@ -366,6 +367,7 @@ def test_continuation_flood_gets_goaway(h2j):
     c = H2Client(j.plain)
     assert c.get("/after").status == 200
     c.close()
+    assert rss_kib(j.proc.pid) < before + 64 * 1024
 
 
 def test_oversize_header_list_gets_431_and_the_connection_goes_on(h2j):
@@ -410,6 +412,13 @@ def test_streams_beyond_the_limit_are_refused(h2j):
     raw.send(*[raw.headers(1 + 2 * i, end_stream=False, path="/local") for i in range(11)])
     raw.read_until(lambda fs: 21 in raw.resets())
     assert raw.resets()[21] in (REFUSED_STREAM, PROTOCOL_ERROR)
+    # One that keeps going beyond the limit gets GOAWAY (nghttp2 makes it a
+    # connection error once our SETTINGS are acknowledged; Junction counts
+    # refusals too, for a client that never acknowledges them).
+    raw.send(*[raw.headers(23 + 2 * i, end_stream=False, path="/local") for i in range(20)])
+    raw.read_until(lambda fs: raw.goaway() is not None or raw.closed)
+    assert raw.goaway() is not None
+    assert raw.goaway().error_code in (PROTOCOL_ERROR, ENHANCE_YOUR_CALM)
     raw.close()
     c = H2Client(j.plain)
     assert c.get("/after").status == 200

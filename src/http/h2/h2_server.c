@@ -58,6 +58,7 @@ struct jn_h2_conn {
     uint32_t nstreams;
     uint64_t activity;       /* streams begun and body bytes moved: what re-arms the timer */
     uint64_t armed_activity; /* activity when the timer was last armed */
+    uint32_t refused;            /* streams refused for going beyond the limit */
     uint64_t ctl_second;     /* loop second the control frame count is for */
     uint32_t ctl_frames;
     bool goaway;  /* GOAWAY submitted: no new streams */
@@ -503,6 +504,13 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
  * the rest is not wanted (RFC 9113 section 8.1). */
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user)
 {
+    struct jn_h2_conn *h = user;
+    /* A client that goes on opening streams beyond the limit after being
+     * refused is not a client that misread SETTINGS: it goes. */
+    if (frame->hd.type == NGHTTP2_RST_STREAM &&
+        frame->rst_stream.error_code == NGHTTP2_REFUSED_STREAM &&
+        ++h->refused > h->cfg->max_concurrent_streams)
+        calm(h, "too many streams beyond SETTINGS_MAX_CONCURRENT_STREAMS");
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
         (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS))
         return 0;
