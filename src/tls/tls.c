@@ -213,6 +213,10 @@ static int ctx_setup(SSL_CTX *ctx, struct jn_tls_server *s, const struct jn_cfg_
     /* Resumption: a server-side session cache (TLS 1.2 session ids) and
      * tickets under the listener's rotating keys. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    /* One TLS 1.3 ticket per handshake, not OpenSSL's two: a client keeps
+     * one per connection, and each costs an encryption and a record (15%
+     * of a full handshake's CPU here; see bench/RESULTS.md). */
+    SSL_CTX_set_num_tickets(ctx, 1);
     if (set_session_context(ctx, tls) != 0) {
         *fault = JN_TLS_FAULT_OTHER;
         return JN_EINVAL;
