@@ -14,7 +14,7 @@ routing and load balancing cost.
    request with 50 servers).
 6. TCP mode, 1 GiB each way through Junction's tcp listener, HAProxy's
    mode tcp and nginx's stream module (bench/tcp_peer.py at both ends).
-7. Only with --parts 7: protocols, the proxies of part 1 behind TLS 1.3 (ECDSA P-256):
+7. Protocols: the proxies of part 1 behind TLS 1.3 (ECDSA P-256):
    HTTPS requests/s over kept-alive connections (wrk), new full TLS handshakes per second
    (wrk, Connection: close, resumption off through bench/wrk_no_resume.c), and HTTP/2
    requests/s over TLS with h2load (10 connections x 10 streams).
@@ -1471,7 +1471,7 @@ def main():
                     help="1 round of 2s, 2,000 idle connections: to check the harness")
     ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections in part 3")
-    ap.add_argument("--parts", default="1,2,3,5,6", help="which parts to run (default 1,2,3,5,6; 7 only when asked for)")
+    ap.add_argument("--parts", default="1,2,3,5,6,7", help="which parts to run (default 1,2,3,5,6,7)")
     ap.add_argument("--callgrind", action="store_true",
                     help="also run part 4: instructions per request under callgrind "
                          "(and, in part 5, per algorithm with 50 servers)")
