@@ -111,12 +111,7 @@ static void jn_ld_set_log_level(struct jn_ld *ld, const struct jn_ld_key *key, y
 /* A log destination: "stdout", "stderr", "none" or a file path. */
 static char *jn_ld_log_path(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value)
 {
-    char *s = jn_ld_string(ld, value, key->name, "\"stdout\", \"stderr\" or a file path");
-    if (s != NULL && s[0] == '\0') {
-        jn_ld_error(ld, value, "%s: must not be empty", key->name);
-        return NULL;
-    }
-    return s;
+    return jn_ld_nonempty(ld, value, key->name, "\"stdout\", \"stderr\" or a file path");
 }
 
 static void jn_ld_set_access_log_path(struct jn_ld *ld, const struct jn_ld_key *key,

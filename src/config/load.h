@@ -100,6 +100,9 @@ const char *jn_ld_scalar(struct jn_ld *ld, const yaml_node_t *node, const char *
                          const char *what);
 /* Like jn_ld_scalar, copied into the snapshot. */
 char *jn_ld_string(struct jn_ld *ld, const yaml_node_t *node, const char *name, const char *what);
+/* Like jn_ld_string, and an empty string is an error ("NAME: must not be
+ * empty"); NULL on any error. */
+char *jn_ld_nonempty(struct jn_ld *ld, const yaml_node_t *node, const char *name, const char *what);
 bool jn_ld_int(struct jn_ld *ld, const yaml_node_t *node, const char *name, int64_t min,
                int64_t max, int64_t *out);
 /* Reports running out of memory (once) and makes the load fail. */

@@ -148,6 +148,16 @@ char *jn_ld_string(struct jn_ld *ld, const yaml_node_t *node, const char *name, 
     return s != NULL ? jn_ld_strdup(ld, s, node->data.scalar.length) : NULL;
 }
 
+char *jn_ld_nonempty(struct jn_ld *ld, const yaml_node_t *node, const char *name, const char *what)
+{
+    char *s = jn_ld_string(ld, node, name, what);
+    if (s != NULL && s[0] == '\0') {
+        jn_ld_error(ld, node, "%s: must not be empty", name);
+        return NULL;
+    }
+    return s;
+}
+
 /* Parses an optionally negative decimal integer; false on garbage or overflow. */
 static bool jn_ld_parse_int(const char *s, int64_t *out)
 {

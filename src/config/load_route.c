@@ -255,13 +255,9 @@ static void jn_ld_set_path(struct jn_ld *ld, const struct jn_ld_key *key, yaml_n
 static void jn_ld_set_regex(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
                             void *obj)
 {
-    char *s = jn_ld_string(ld, value, key->name, "a regular expression");
+    char *s = jn_ld_nonempty(ld, value, key->name, "a regular expression");
     if (s == NULL)
         return;
-    if (s[0] == '\0') {
-        jn_ld_error(ld, value, "%s: must not be empty", key->name);
-        return;
-    }
     *(char **)((char *)obj + key->offset) = s;
 }
 

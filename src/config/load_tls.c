@@ -34,13 +34,9 @@ static void jn_ld_set_cipher_string(struct jn_ld *ld, const struct jn_ld_key *ke
                                     yaml_node_t *value, void *obj)
 {
     struct jn_cfg_tls *tls = obj;
-    char *s = jn_ld_string(ld, value, key->name, "an OpenSSL cipher string");
+    char *s = jn_ld_nonempty(ld, value, key->name, "an OpenSSL cipher string");
     if (s == NULL)
         return;
-    if (s[0] == '\0') {
-        jn_ld_error(ld, value, "%s: must not be empty", key->name);
-        return;
-    }
     bool suites = strcmp(key->name, "ciphersuites") == 0;
     *(suites ? &tls->ciphersuites : &tls->ciphers) = s;
     *(suites ? &tls->ciphersuites_pos : &tls->ciphers_pos) = jn_ld_pos(ld, value);
@@ -51,11 +47,9 @@ static void jn_ld_set_tls_file(struct jn_ld *ld, const struct jn_ld_key *key, ya
                                void *obj)
 {
     struct jn_cfg_tls_cert *c = obj;
-    char *s = jn_ld_string(ld, value, key->name, "a file path");
-    if (s != NULL && s[0] == '\0') {
-        jn_ld_error(ld, value, "%s: must not be empty", key->name);
+    char *s = jn_ld_nonempty(ld, value, key->name, "a file path");
+    if (s == NULL)
         return;
-    }
     bool is_key = strcmp(key->name, "key") == 0;
     *(is_key ? &c->key : &c->cert) = s;
     *(is_key ? &c->key_pos : &c->cert_pos) = jn_ld_pos(ld, value);
@@ -97,13 +91,9 @@ static void jn_ld_set_client_ca(struct jn_ld *ld, const struct jn_ld_key *key, y
                                 void *obj)
 {
     struct jn_cfg_tls *tls = obj;
-    char *s = jn_ld_string(ld, value, key->name, "a file path");
+    char *s = jn_ld_nonempty(ld, value, key->name, "a file path");
     if (s == NULL)
         return;
-    if (s[0] == '\0') {
-        jn_ld_error(ld, value, "%s: must not be empty", key->name);
-        return;
-    }
     tls->client_ca = s;
     tls->client_ca_pos = jn_ld_pos(ld, value);
 }
@@ -247,13 +237,9 @@ static void jn_ld_set_upstream_tls_file(struct jn_ld *ld, const struct jn_ld_key
                                         yaml_node_t *value, void *obj)
 {
     struct jn_cfg_upstream_tls *tls = obj;
-    char *s = jn_ld_string(ld, value, key->name, "a file path");
+    char *s = jn_ld_nonempty(ld, value, key->name, "a file path");
     if (s == NULL)
         return;
-    if (s[0] == '\0') {
-        jn_ld_error(ld, value, "%s: must not be empty", key->name);
-        return;
-    }
     struct jn_cfg_pos pos = jn_ld_pos(ld, value);
     if (strcmp(key->name, "ca") == 0) {
         tls->ca = s;

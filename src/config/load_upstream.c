@@ -408,10 +408,8 @@ static void jn_ld_set_cookie_name(struct jn_ld *ld, const struct jn_ld_key *key,
 static void jn_ld_set_secret(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
                              void *obj)
 {
-    char *s = jn_ld_string(ld, value, key->name, "a string");
-    if (s != NULL && s[0] == '\0')
-        jn_ld_error(ld, value, "%s: must not be empty", key->name);
-    else if (s != NULL)
+    char *s = jn_ld_nonempty(ld, value, key->name, "a string");
+    if (s != NULL)
         ((struct jn_cfg_sticky *)obj)->secret = s;
 }
 
