@@ -1,5 +1,6 @@
 """Integration test harness: starts the real junction binary on an inline
 configuration with free ports on 127.0.0.1, and real backends beside it."""
+import collections
 import http.server
 import json
 import os
@@ -17,10 +18,20 @@ BIN = os.environ.get("JUNCTION_BIN", os.path.join(os.path.dirname(__file__), "..
 SANITIZED = os.environ.get("JUNCTION_SANITIZED") == "1"
 
 
+_recent_ports = collections.deque(maxlen=64)
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, never one of the last 64 handed out: the
+    kernel may give the same free port twice in a row, and a test that asks
+    for two (two listeners) would then get a duplicate address."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _recent_ports:
+            _recent_ports.append(port)
+            return port
 
 
 def wait_for(cond, timeout=10.0, what="condition"):
