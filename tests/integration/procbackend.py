@@ -14,12 +14,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        # Head and body in one write: a SIGKILL between two writes would send
+        # a head without its body, a failure no proxy can hide once the head
+        # has gone on to the client (the tests kill these servers at random).
         out = json.dumps({"server": sys.argv[1], "path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n" % len(out)).encode()
+        self.wfile.write(head + (out if self.command != "HEAD" else b""))
 
     do_HEAD = do_GET
 
