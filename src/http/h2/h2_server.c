@@ -587,7 +587,7 @@ static void submit_head(struct jn_stream *s, uint16_t status, const struct jn_fi
     struct jn_h2_conn *h = hs->conn;
     nghttp2_nv *nva = jn_arena_alloc(&s->arena, (f->n + 2) * sizeof(*nva));
     char code[4];
-    snprintf(code, sizeof(code), "%03u", status % 1000);
+    snprintf(code, sizeof(code), "%03u", (unsigned)status % 1000u);
     size_t n = 0;
     if (nva == NULL)
         goto fail;
