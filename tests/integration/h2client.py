@@ -2,6 +2,7 @@
 (a well-behaved client: flow control, multiplexing), RawH2 writes frames
 by hand (hyperframe + hpack) for the cases a well-behaved library refuses
 to produce: floods, too many streams, endless CONTINUATION."""
+import json
 import socket
 import ssl
 import struct
@@ -13,6 +14,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import hpack
+from conftest import RawServer
 from hyperframe.frame import (ContinuationFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame,
                               RstStreamFrame, SettingsFrame)
 
@@ -250,30 +252,15 @@ class H2Backend:
     the body itself under /echo, and trailers under /trailers."""
 
     def __init__(self, tls_ctx=None):
-        import json
-        import threading
-        self.json = json
         self.tls_ctx = tls_ctx
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.received = []
-        self.connections = 0
-        self.stop = threading.Event()
-        self.threads = threading
-        threading.Thread(target=self.loop, daemon=True).start()
+        # conftest's RawServer accepts and runs serve() per connection.
+        self.server = RawServer(lambda srv, c: self.serve(c))
+        self.port = self.server.port
 
-    def loop(self):
-        self.sock.settimeout(0.2)
-        while not self.stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            self.threads.Thread(target=self.serve, args=(c,), daemon=True).start()
+    @property
+    def connections(self):
+        return len(self.server.conns)
 
     def serve(self, c):
         if self.tls_ctx is not None:
@@ -322,7 +309,7 @@ class H2Backend:
                "body_len": len(req["body"]), "trailers": req.get("trailers")}
         self.received.append(rec)
         body = bytes(req["body"]) if h[":path"].startswith("/echo") else \
-            self.json.dumps(rec).encode()
+            json.dumps(rec).encode()
         trailers = h[":path"].startswith("/trailers") or h[":path"].startswith("/grpclen")
         head = [(":status", "200"), ("content-type", "application/json"), ("x-backend", "h2")]
         if h[":path"].startswith("/grpclen"):
@@ -352,5 +339,4 @@ class H2Backend:
                 del pending[sid]
 
     def close(self):
-        self.stop.set()
-        self.sock.close()
+        self.server.close()
