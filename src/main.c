@@ -8,8 +8,10 @@
 
 #include "config/config.h"
 #include "core/log.h"
+#include "core/offload.h"
 #include "health/check.h"
 #include "health/state.h"
+#include "policy/chain.h"
 #include "server/worker.h"
 
 static const char usage[] =
@@ -57,7 +59,12 @@ static int run(struct jn_config *cfg)
         jn_log(JN_LOG_ERR, "out of memory");
         return 1;
     }
+    if (jn_policies_start(cfg) != 0 || jn_offload_start(n) != 0) {
+        jn_pools_destroy();
+        return 1;
+    }
     if (jn_workers_start(cfg, n) != 0) {
+        jn_offload_stop();
         jn_pools_destroy();
         return 1;
     }
@@ -80,6 +87,7 @@ static int run(struct jn_config *cfg)
         jn_log(JN_LOG_INFO, "signal %d: stopping accepting, draining requests in flight", sig);
         break;
     }
+    jn_offload_stop(); /* before the loops its tasks report to are gone */
     jn_workers_shutdown();
     jn_health_stop();
     jn_pools_destroy();

@@ -74,6 +74,8 @@ void jn_cfg_errors_free(struct jn_cfg_errors *errs)
 
 static void jn_config_free(struct jn_config *cfg)
 {
+    for (struct jn_cfg_cleanup *c = cfg->cleanups; c != NULL; c = c->next)
+        c->fn(c->arg);
     if (cfg->router != NULL)
         jn_router_free(cfg->router);
     for (size_t i = 0; i < cfg->nroutes; i++) {

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "core/arena.h"
+#include "net/cidr.h"
 
 struct jn_router;   /* route/router.h */
 struct jn_tls_server; /* tls/tls.h */
@@ -92,7 +93,8 @@ struct jn_cfg_tls {
     enum jn_tls_verify verify_client; /* required when client_ca is set, unless written */
     char *client_subject_header;      /* forwards the verified subject; NULL = not forwarded */
     uint64_t ticket_key_rotation;     /* ms between session ticket key rotations, default 1h */
-    struct jn_tls_server *server; /* owned: OpenSSL contexts made at load, freed with the snapshot */
+    struct jn_tls_server
+        *server; /* owned: OpenSSL contexts made at load, freed with the snapshot */
     struct jn_cfg_pos ciphers_pos, ciphersuites_pos; /* for error messages */
     struct jn_cfg_pos client_ca_pos, verify_client_pos, client_subject_header_pos;
 };
@@ -244,6 +246,30 @@ struct jn_cfg_respond {
     size_t nheaders;
 };
 
+struct jn_policy_ops;
+
+/* One item of a policies: list (docs/policies.md). */
+struct jn_cfg_policy {
+    const struct jn_policy_ops *ops; /* static: from the registry in policy/chain.c */
+    void *conf;                      /* the policy's own, in the snapshot (ops->free) */
+    bool disabled;                   /* `disabled: true`: turns an inherited one off */
+    struct jn_cfg_pos pos;
+};
+
+#define JN_MAX_CHAIN 32 /* policies on one route, route_headers included */
+
+/* A caller known by its credentials (docs/policies.md). */
+struct jn_cfg_consumer {
+    char *name;
+    char **groups;
+    size_t ngroups;
+    uint8_t (*key_digests)[32]; /* SHA-256 of each API key */
+    size_t nkeys;
+    char *basic_username;      /* NULL: no basic credentials */
+    char *basic_password_hash; /* crypt(3) string: bcrypt "$2y$", "$2b$" */
+    struct jn_cfg_pos pos;
+};
+
 struct jn_cfg_route {
     char *name;
     struct jn_cfg_match match;
@@ -257,6 +283,10 @@ struct jn_cfg_route {
     struct jn_cfg_respond respond;
     char **listeners; /* names of the listeners this route serves; NULL/0 = every one */
     size_t nlisteners;
+    struct jn_cfg_policy *policies; /* the route's own policies: list */
+    size_t npolicies;
+    const struct jn_cfg_policy **chain; /* what runs: inherited and own, route_headers last */
+    size_t nchain;
     size_t index; /* file order */
     struct jn_cfg_pos pos;
 };
@@ -297,8 +327,17 @@ struct jn_cfg_http2 {
     uint32_t max_control_frames;     /* default 1000: PING, SETTINGS, PRIORITY per second */
 };
 
+/* Something the snapshot owns outside its arena (a policy's key set, table,
+ * thread), released by fn(arg) when the snapshot is freed, newest first. */
+struct jn_cfg_cleanup {
+    void (*fn)(void *arg);
+    void *arg;
+    struct jn_cfg_cleanup *next; /* in the arena */
+};
+
 struct jn_config {
     struct jn_arena arena; /* owns every string and array below */
+    struct jn_cfg_cleanup *cleanups;
     _Atomic uint32_t refs; /* snapshot users; freed at 0 */
     uint64_t generation;
     char *file;
@@ -320,6 +359,12 @@ struct jn_config {
     size_t nupstreams;
     struct jn_cfg_route *routes;
     size_t nroutes;
+    struct jn_cfg_consumer *consumers;
+    size_t nconsumers;
+    struct jn_cidr *trusted_proxies; /* peers whose X-Forwarded-For names the client */
+    size_t ntrusted_proxies;
+    struct jn_cfg_policy *policies; /* the top-level policies:, inherited by every route */
+    size_t npolicies;
     struct jn_router *router; /* owned: built from routes at load */
 };
 

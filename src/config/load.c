@@ -12,9 +12,9 @@
 #include "balance/balance.h"
 #include "balance/lb_maglev.h"
 #include "config/load.h"
-#include "tls/tls.h"
 #include "core/common.h"
 #include "core/log.h"
+#include "tls/tls.h"
 
 #define JN_HOUR_MS (60 * 60 * 1000)
 
@@ -244,7 +244,8 @@ static void jn_ld_listener_protocol(struct jn_ld *ld, struct jn_cfg_listener *l,
 {
     if (l->protocol == JN_PROTO_TCP) {
         if (found[JN_LS_UPSTREAM].key == NULL)
-            jn_ld_error(ld, item, "missing required key 'upstream' in listener "
+            jn_ld_error(ld, item,
+                        "missing required key 'upstream' in listener "
                                   "(protocol: tcp sends every connection to one upstream)");
         if (found[JN_LS_TLS].key != NULL)
             jn_ld_error(ld, found[JN_LS_TLS].key,
@@ -255,8 +256,8 @@ static void jn_ld_listener_protocol(struct jn_ld *ld, struct jn_cfg_listener *l,
     }
     /* An invalid protocol was reported already; more would only add noise. */
     yaml_node_t *p = found[JN_LS_PROTOCOL].value;
-    if (p != NULL && (p->type != YAML_SCALAR_NODE ||
-                      strcmp((const char *)p->data.scalar.value, "http") != 0))
+    if (p != NULL &&
+        (p->type != YAML_SCALAR_NODE || strcmp((const char *)p->data.scalar.value, "http") != 0))
         return;
     if (found[JN_LS_UPSTREAM].key != NULL)
         jn_ld_error(ld, found[JN_LS_UPSTREAM].key,
@@ -521,7 +522,8 @@ static void jn_ld_upstream_hash(struct jn_ld *ld, struct jn_cfg_upstream *up,
     else if (ip)
         up->hash_key = jn_ld_strdup(ld, "client_ip", strlen("client_ip"));
     else if (found[JN_UP_HASH_KEY].key == NULL)
-        jn_ld_error(ld, balance, "balance: consistent_hash needs a hash_key "
+        jn_ld_error(ld, balance,
+                    "balance: consistent_hash needs a hash_key "
                                  "(client_ip, path, header:NAME, cookie:NAME or query:NAME)");
 }
 
@@ -596,8 +598,7 @@ static const struct jn_ld_key jn_http_keys[] = {
 };
 static const struct jn_ld_table jn_http_table = JN_LD_TABLE("http", jn_http_keys);
 
-#define JN_H2_NUM(f, set, min, max)                                                                \
-    JN_LD_NUM(#f, set, offsetof(struct jn_cfg_http2, f), min, max)
+#define JN_H2_NUM(f, set, min, max) JN_LD_NUM(#f, set, offsetof(struct jn_cfg_http2, f), min, max)
 static const struct jn_ld_key jn_http2_keys[] = {
     JN_LD_KEY("enabled", jn_ld_set_bool, offsetof(struct jn_cfg_http2, enabled)),
     JN_H2_NUM(max_concurrent_streams, jn_ld_set_u32, 1, 10000),
@@ -626,7 +627,7 @@ static const struct jn_ld_key jn_error_log_keys[] = {
 };
 static const struct jn_ld_table jn_error_log_table = JN_LD_TABLE("error_log", jn_error_log_keys);
 
-enum { JN_TOP_ROUTES = 8 };
+enum { JN_TOP_ROUTES = 8, JN_TOP_CONSUMERS, JN_TOP_POLICIES };
 static const struct jn_ld_key jn_top_keys[] = {
     JN_LD_KEY("workers", jn_ld_set_workers, 0),
     JN_LD_REQ("listeners", jn_ld_set_listeners, 0),
@@ -637,6 +638,9 @@ static const struct jn_ld_key jn_top_keys[] = {
     JN_LD_SUB("error_log", 0, &jn_error_log_table),
     JN_LD_KEY("upstreams", jn_ld_set_upstreams, 0),
     [JN_TOP_ROUTES] = JN_LD_KEY("routes", NULL, 0), /* read last: see jn_ld_document */
+    [JN_TOP_CONSUMERS] = JN_LD_KEY("consumers", NULL, 0),
+    [JN_TOP_POLICIES] = JN_LD_KEY("policies", NULL, 0),
+    JN_LD_KEY("trusted_proxies", jn_ld_set_trusted_proxies, 0),
 };
 static const struct jn_ld_table jn_top_table = JN_LD_TABLE("the configuration", jn_top_keys);
 
@@ -655,6 +659,11 @@ void jn_ld_document(struct jn_ld *ld, yaml_node_t *root)
             jn_tls_server_offer_h2(ld->cfg->listeners[i].tls->server, ld->cfg->http2.enabled);
     /* Routes name listeners and upstreams, which may come later in the file,
      * and check their paths against http's normalisation options. */
+    /* Policies read consumers and upstreams; routes inherit the top-level policies. */
+    if (found[JN_TOP_CONSUMERS].value != NULL)
+        jn_ld_consumers(ld, found[JN_TOP_CONSUMERS].value);
+    if (found[JN_TOP_POLICIES].value != NULL)
+        jn_ld_top_policies(ld, found[JN_TOP_POLICIES].value);
     if (found[JN_TOP_ROUTES].value != NULL)
         jn_ld_routes(ld, found[JN_TOP_ROUTES].value);
 }

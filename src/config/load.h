@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "config/config.h"
+#include "net/cidr.h"
 
 /* One load in progress. Every error goes through jn_ld_error so that the
  * load fails when nerrors is not 0, even if the caller passed no errs. */
@@ -105,6 +106,9 @@ char *jn_ld_string(struct jn_ld *ld, const yaml_node_t *node, const char *name, 
 char *jn_ld_nonempty(struct jn_ld *ld, const yaml_node_t *node, const char *name, const char *what);
 bool jn_ld_int(struct jn_ld *ld, const yaml_node_t *node, const char *name, int64_t min,
                int64_t max, int64_t *out);
+/* Has fn(arg) run when the snapshot is freed (a failed load's too). Returns
+ * false when memory ran out (reported); the caller then releases arg itself. */
+bool jn_ld_on_free(struct jn_ld *ld, void (*fn)(void *), void *arg);
 /* Reports running out of memory (once) and makes the load fail. */
 void jn_ld_oom(struct jn_ld *ld);
 void *jn_ld_calloc(struct jn_ld *ld, size_t n, size_t size);
@@ -120,6 +124,23 @@ bool jn_ld_map(struct jn_ld *ld, yaml_node_t *node, const struct jn_ld_table *ta
 /* Reports every entry whose text equals an earlier one's ("duplicate WHAT"). */
 void jn_ld_dups(struct jn_ld *ld, struct jn_ld_name *names, size_t n, bool nocase,
                 const char *what);
+
+/* Reads a non-empty list of distinct strings into an array (snapshot arena);
+ * check (may be NULL) returns why an item is invalid, or NULL. */
+bool jn_ld_string_list(struct jn_ld *ld, yaml_node_t *node, const char *name,
+                       const char *(*check)(struct jn_ld *, char *), bool nocase, char ***out,
+                       size_t *n);
+/* load_policy.c: a non-empty list of CIDR ranges ("10.0.0.0/8", "::1"). */
+bool jn_ld_cidr_list(struct jn_ld *ld, yaml_node_t *node, const char *name, struct jn_cidr **out,
+                     size_t *n);
+/* The top-level consumers:, trusted_proxies: and policies: sections. */
+void jn_ld_consumers(struct jn_ld *ld, yaml_node_t *node);
+jn_ld_set_fn jn_ld_set_trusted_proxies;
+void jn_ld_top_policies(struct jn_ld *ld, yaml_node_t *node);
+/* A route's policies: item list (obj is the struct jn_cfg_route); the chain
+ * is built by jn_ld_route_chain once the route is read. */
+jn_ld_set_fn jn_ld_set_route_policies;
+void jn_ld_route_chain(struct jn_ld *ld, struct jn_cfg_route *r, yaml_node_t *route_node);
 
 /* Generic setters for jn_ld_key tables. */
 jn_ld_set_fn jn_ld_set_section;  /* nested mapping with key->sub, at offset */

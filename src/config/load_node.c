@@ -251,3 +251,13 @@ const char *jn_ld_quote(struct jn_ld *ld, const char *s, size_t len)
     char *q = jn_ld_strdup(ld, buf, o);
     return q != NULL ? q : "'?'";
 }
+
+bool jn_ld_on_free(struct jn_ld *ld, void (*fn)(void *), void *arg)
+{
+    struct jn_cfg_cleanup *c = jn_ld_calloc(ld, 1, sizeof(*c));
+    if (c == NULL)
+        return false;
+    *c = (struct jn_cfg_cleanup){fn, arg, ld->cfg->cleanups};
+    ld->cfg->cleanups = c;
+    return true;
+}

@@ -75,10 +75,9 @@ static bool jn_ld_headers(struct jn_ld *ld, yaml_node_t *node, const char *name,
     return true;
 }
 
-/* Reads a non-empty list of strings into an array; check reports why an item is invalid. */
-static bool jn_ld_string_list(struct jn_ld *ld, yaml_node_t *node, const char *name,
-                              const char *(*check)(struct jn_ld *, char *), bool nocase,
-                              char ***out, size_t *n)
+bool jn_ld_string_list(struct jn_ld *ld, yaml_node_t *node, const char *name,
+                       const char *(*check)(struct jn_ld *, char *), bool nocase, char ***out,
+                       size_t *n)
 {
     if (!jn_ld_expect(ld, node, YAML_SEQUENCE_NODE, name, "a list"))
         return false;
@@ -94,7 +93,7 @@ static bool jn_ld_string_list(struct jn_ld *ld, yaml_node_t *node, const char *n
     for (size_t i = 0; i < len; i++) {
         yaml_node_t *item = jn_ld_seq_item(ld, node, i);
         char *s = item != NULL ? jn_ld_string(ld, item, name, "a string") : NULL;
-        const char *err = s != NULL ? check(ld, s) : NULL;
+        const char *err = s != NULL && check != NULL ? check(ld, s) : NULL;
         if (s == NULL)
             continue;
         if (err != NULL) {
@@ -371,6 +370,7 @@ enum {
     JN_ROUTE_REQUEST_HEADERS,
     JN_ROUTE_RESPONSE_HEADERS,
     JN_ROUTE_LISTENERS,
+    JN_ROUTE_POLICIES,
     JN_ROUTE_NKEYS
 };
 static const struct jn_ld_key jn_route_keys[] = {
@@ -393,6 +393,7 @@ static const struct jn_ld_key jn_route_keys[] = {
         JN_LD_SUB("response_headers", offsetof(struct jn_cfg_route, response_headers),
                   &jn_response_headers_table),
     [JN_ROUTE_LISTENERS] = JN_LD_KEY("listeners", jn_ld_set_route_listeners, 0),
+    [JN_ROUTE_POLICIES] = JN_LD_KEY("policies", jn_ld_set_route_policies, 0),
 };
 static const struct jn_ld_table jn_route_table = JN_LD_TABLE("route", jn_route_keys);
 
@@ -448,6 +449,7 @@ static bool jn_ld_route(struct jn_ld *ld, yaml_node_t *node, struct jn_cfg_route
     if (r->name == NULL)
         return false;
     jn_ld_route_target(ld, r, node, found);
+    jn_ld_route_chain(ld, r, node);
     return true;
 }
 

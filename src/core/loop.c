@@ -118,11 +118,41 @@ int jn_timer_set(struct jn_loop *l, struct jn_timer *t, uint64_t ms)
     return 0;
 }
 
+void jn_loop_post(struct jn_loop *l, struct jn_task *t)
+{
+    pthread_mutex_lock(&l->post_lock);
+    t->next = l->posted;
+    l->posted = t;
+    pthread_mutex_unlock(&l->post_lock);
+    jn_loop_wake(l);
+}
+
+/* Runs the posted tasks in the order they came. */
+static void run_posted(struct jn_loop *l)
+{
+    pthread_mutex_lock(&l->post_lock);
+    struct jn_task *t = l->posted, *fifo = NULL;
+    l->posted = NULL;
+    pthread_mutex_unlock(&l->post_lock);
+    while (t != NULL) {
+        struct jn_task *next = t->next;
+        t->next = fifo;
+        fifo = t;
+        t = next;
+    }
+    while (fifo != NULL) {
+        struct jn_task *next = fifo->next;
+        fifo->done(fifo); /* may free fifo */
+        fifo = next;
+    }
+}
+
 static void wake_cb(struct jn_loop *l, struct jn_io *io, uint32_t events)
 {
     uint64_t v;
     while (read(io->fd, &v, sizeof(v)) > 0)
         ;
+    run_posted(l);
     if (l->on_wake)
         l->on_wake(l);
 }
@@ -130,6 +160,7 @@ static void wake_cb(struct jn_loop *l, struct jn_io *io, uint32_t events)
 int jn_loop_init(struct jn_loop *l)
 {
     *l = (struct jn_loop){ .epfd = -1, .wakefd = -1 };
+    pthread_mutex_init(&l->post_lock, NULL);
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd < 0 || l->wakefd < 0) {
@@ -154,6 +185,10 @@ void jn_loop_destroy(struct jn_loop *l)
     free(l->heap);
     l->heap = NULL;
     l->epfd = l->wakefd = -1;
+    /* Tasks still posted belong to owners that are going away with the
+     * loop: their done runs so they can free themselves. */
+    run_posted(l);
+    pthread_mutex_destroy(&l->post_lock);
 }
 
 void jn_loop_stop(struct jn_loop *l)

@@ -3,6 +3,7 @@
 #ifndef JN_CORE_LOOP_H
 #define JN_CORE_LOOP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,16 @@
 struct jn_loop;
 struct jn_io;
 struct jn_timer;
+
+/* Work handed between threads (core/offload.c): a pool thread runs work,
+ * then the loop that posted it runs done. Embedded in its owner, which
+ * keeps it alive until done ran. */
+struct jn_task {
+    void (*work)(struct jn_task *t); /* on a pool thread; NULL: nothing */
+    void (*done)(struct jn_task *t); /* on loop's thread, afterwards */
+    struct jn_loop *loop;            /* borrowed: where done runs */
+    struct jn_task *next;            /* queue link */
+};
 
 typedef void (*jn_io_fn)(struct jn_loop *loop, struct jn_io *io, uint32_t events);
 typedef void (*jn_timer_fn)(struct jn_loop *loop, struct jn_timer *t);
@@ -40,6 +51,8 @@ struct jn_loop {
     void (*on_wake)(struct jn_loop *loop); /* called when woken; may be NULL */
     void (*on_idle)(struct jn_loop *loop); /* called after each batch of events; may be NULL */
     void *data;          /* borrowed: the worker */
+    pthread_mutex_t post_lock;             /* guards posted, the only state other threads touch */
+    struct jn_task *posted;                /* tasks whose done waits to run here, newest first */
 };
 
 /* Returns 0 or JN_EIO. */
@@ -48,6 +61,8 @@ void jn_loop_destroy(struct jn_loop *loop);
 /* Runs until jn_loop_stop; returns 0. */
 int jn_loop_run(struct jn_loop *loop);
 void jn_loop_stop(struct jn_loop *loop);
+/* Thread-safe: has t->done run on loop's thread soon (before on_wake). */
+void jn_loop_post(struct jn_loop *loop, struct jn_task *t);
 /* Thread-safe: makes the loop call on_wake soon. */
 void jn_loop_wake(struct jn_loop *loop);
 uint64_t jn_loop_now(const struct jn_loop *loop);

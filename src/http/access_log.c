@@ -48,7 +48,8 @@ void jn_access_log_write(struct jn_stream *s)
     timestamp(when, sizeof(when));
     json_escape(method, sizeof(method), s->method);
     json_escape(path, sizeof(path), s->path);
-    const char *upstream = s->up != NULL && s->server >= 0 ? s->up->cfg->servers[s->server].address : "-";
+    const char *upstream =
+        s->up != NULL && s->server >= 0 ? s->up->cfg->servers[s->server].address : "-";
     const char *route = s->route != NULL ? s->route->name : "-";
     uint64_t now = jn_loop_now(&w->loop);
     long long up_ms = s->t_upstream_head ? (long long)(s->t_upstream_head - s->t_upstream) : -1;
@@ -58,12 +59,11 @@ void jn_access_log_write(struct jn_stream *s)
                      "{\"time\":\"%s\",\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
                      "\"status\":%u,\"bytes\":%llu,\"upstream\":\"%s\",\"duration_ms\":%llu,"
                      "\"upstream_ms\":%lld,\"route\":\"%s\",\"request_id\":\"%s\"}\n",
-                     when, s->client->peer, method, path, s->status,
-                     (unsigned long long)s->bytes_sent, upstream,
-                     (unsigned long long)(now - s->t_start), up_ms, route, s->request_id);
+                     when, s->client_ip, method, path, s->status, (unsigned long long)s->bytes_sent,
+                     upstream, (unsigned long long)(now - s->t_start), up_ms, route, s->request_id);
     else
         n = snprintf(line, sizeof(line), "%s %s \"%s %s\" %u %llu %s %llu %lld %s %s\n", when,
-                     s->client->peer, method, path, s->status, (unsigned long long)s->bytes_sent,
+                     s->client_ip, method, path, s->status, (unsigned long long)s->bytes_sent,
                      upstream, (unsigned long long)(now - s->t_start), up_ms, route, s->request_id);
     if (n > 0)
         jn_buf_put(&w->access_buf, line, JN_MIN((size_t)n, sizeof(line) - 1));

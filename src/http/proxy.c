@@ -13,10 +13,11 @@
 #include "balance/sticky.h"
 #include "core/log.h"
 #include "http/access_log.h"
+#include "http/client_addr.h"
 #include "http/front.h"
+#include "http/grpc_web.h"
 #include "http/h1/h1_server.h"
 #include "http/h1/h1_write.h"
-#include "http/grpc_web.h"
 #include "http/h2/h2_client.h"
 #include "http/path.h"
 #include "http/proxy_upstream.h"
@@ -102,18 +103,30 @@ static struct jn_slice cs(const char *s)
     return (struct jn_slice){ s, strlen(s) };
 }
 
-void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg)
+void jn_stream_respond_error_with(struct jn_stream *s, uint16_t status, const char *msg,
+                                  const struct jn_http_field *extra, size_t nextra)
 {
     jn_upwait_cancel(&s->wait); /* answered: no longer waiting for a connection */
     char body[256];
     int blen = snprintf(body, sizeof(body), "{\"error\": \"%s\", \"request_id\": \"%s\"}\n", msg,
                         s->request_id);
-    struct jn_http_field fields[8];
+    struct jn_http_field fields[48];
     struct jn_fields f = { fields, 0, JN_ARRAY_LEN(fields) };
     jn_fields_add(&f, cs("Content-Type"), cs("application/json"));
-    jn_fields_add(&f, cs("X-Request-Id"), cs(s->request_id));
+    for (size_t i = 0; i < nextra; i++)
+        jn_fields_add(&f, extra[i].name, extra[i].value);
+    /* The policies that saw the request see its answer (CORS headers on a
+     * 401, RateLimit-* on a 502). */
+    struct jn_http_response resp = { .status = status, .fields = fields, .nfields = f.n };
+    jn_chain_response(s, &resp, &f);
+    jn_fields_set(&f, cs("X-Request-Id"), cs(s->request_id));
     s->error = msg;
     s->front->respond(s, status, &f, body, (size_t)blen);
+}
+
+void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg)
+{
+    jn_stream_respond_error_with(s, status, msg, NULL, 0);
 }
 
 /* ---- request head to upstream ---- */
@@ -228,7 +241,8 @@ static int add_request_framing(struct jn_stream *s, struct jn_fields *f, const s
 }
 
 /* Serialises the upstream request head into s->req_out. */
-static int build_upstream_head(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
+static int build_upstream_head(struct jn_stream *s, struct jn_fields *f,
+                               const struct jn_h1_message *m)
 {
     char path[MAX_UPSTREAM_PATH]; /* serialised below, before this returns */
     int n = jn_route_upstream_path(s->route, s->req.path, path, sizeof(path));
@@ -238,8 +252,8 @@ static int build_upstream_head(struct jn_stream *s, struct jn_fields *f, const s
         return JN_ETOOBIG;
     if (jn_buf_acquire(&s->gen->worker->bufs, &s->req_out) != 0)
         return JN_ENOMEM;
-    int rc = jn_h1_write_request_head(&s->req_out, s->req.method, (struct jn_slice){ path, (size_t)n },
-                                      s->req.query, f);
+    int rc = jn_h1_write_request_head(&s->req_out, s->req.method,
+                                      (struct jn_slice){path, (size_t)n}, s->req.query, f);
     s->req_head_len = jn_buf_len(&s->req_out);
     return rc;
 }
@@ -266,7 +280,8 @@ static int init_request(struct jn_stream *s, const struct jn_h1_message *m, cons
     if (norm == NULL)
         return JN_ENOMEM;
     struct jn_slice authority;
-    int rc = jn_path_normalize(m->target, &opts, norm, &s->req.path, &s->req.query, &authority, err);
+    int rc =
+        jn_path_normalize(m->target, &opts, norm, &s->req.path, &s->req.query, &authority, err);
     if (rc != 0)
         return rc;
     s->req.method = m->method;
@@ -418,6 +433,72 @@ static enum jn_filter_verdict strip_then_filter(struct jn_stream *s, struct jn_f
     return v;
 }
 
+/* Past the policies: a local answer or the upstream. */
+static void proceed(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
+{
+    if (s->route->respond.enabled)
+        respond_local(s);
+    else
+        start_upstream(s, f, m);
+}
+
+static int hold_slice(struct jn_stream *s, struct jn_slice *v)
+{
+    if (v->ptr == NULL)
+        return 0;
+    char *p = jn_arena_strndup(&s->arena, v->ptr, v->len);
+    if (p == NULL)
+        return JN_ENOMEM;
+    v->ptr = p;
+    return 0;
+}
+
+/* A policy paused the stream: the head's views point into the client's
+ * input, which moves on, so what the rest of the exchange reads is copied
+ * into the arena. Only a paused request pays for the copies. */
+static int hold_head(struct jn_stream *s, struct jn_fields *f, const struct jn_h1_message *m)
+{
+    struct jn_h1_message *h = jn_arena_alloc(&s->arena, sizeof(*h));
+    if (h == NULL)
+        return JN_ENOMEM;
+    *h = *m;
+    h->headers = NULL;
+    h->nheaders = 0;
+    int rc = 0;
+    for (size_t i = 0; i < f->n; i++)
+        rc |= hold_slice(s, &f->v[i].name) | hold_slice(s, &f->v[i].value);
+    rc |= hold_slice(s, &s->req.method) | hold_slice(s, &s->req.authority) |
+          hold_slice(s, &s->req.path) | hold_slice(s, &s->req.query);
+    if (rc != 0)
+        return JN_ENOMEM;
+    s->req.host = strip_port(s->req.authority);
+    h->method = s->req.method;
+    h->host = s->req.authority;
+    h->target = (struct jn_slice){s->path, strlen(s->path)};
+    s->held = h;
+    s->held_nfields = f->n;
+    return 0;
+}
+
+void jn_proxy_resume(struct jn_stream *s)
+{
+    struct jn_fields f = {s->fields, s->held_nfields, s->fields_cap};
+    s->req.fields = s->fields;
+    s->req.nfields = f.n;
+    if (s->phase == JN_STREAM_REQ_HEAD) {
+        enum jn_filter_verdict v = jn_chain_request(s, &f);
+        s->req.nfields = f.n;
+        s->held_nfields = f.n;
+        if (v == JN_FILTER_CONTINUE)
+            proceed(s, &f, s->held);
+    }
+    if (s->paused)
+        return;
+    s->req.fields = NULL;
+    s->req.nfields = 0;
+    s->front->wake(s);
+}
+
 void jn_proxy_start(struct jn_client *c, const struct jn_h1_message *m)
 {
     struct jn_stream *s = jn_stream_new(c, &jn_front_h1);
@@ -442,16 +523,20 @@ void jn_proxy_run(struct jn_stream *s, const struct jn_h1_message *m)
         return;
     }
     take_request_id(s, &f);
+    jn_client_addr_resolve(s, &f);
     int rc = init_request(s, m, &err);
     if (rc == 0) {
         s->route = jn_router_match_listener(s->gen->cfg->router, &s->req, c->listener->name);
         if (s->route == NULL)
             jn_stream_respond_error(s, 404, "no route");
-        else if (strip_then_filter(s, &f, m) == JN_FILTER_CONTINUE) {
-            if (s->route->respond.enabled)
-                respond_local(s);
-            else
-                start_upstream(s, &f, m);
+        else {
+            enum jn_filter_verdict v = strip_then_filter(s, &f, m);
+            if (v == JN_FILTER_CONTINUE)
+                proceed(s, &f, m);
+            else if (v == JN_FILTER_PAUSE && hold_head(s, &f, m) != 0) {
+                jn_chain_end(s); /* cancels the pause */
+                jn_stream_respond_error(s, 500, "out of memory");
+            }
         }
     } else {
         s->req_body.done = true; /* the body is never read: the connection closes */
@@ -728,7 +813,8 @@ static int pump_response(struct jn_stream *s)
     s->bytes_sent += jn_buf_len(out) - before;
     if (!s->resp_body.done && !s->resp_body.src_done && s->upstream_eof &&
         jn_buf_empty(&s->resp_in)) {
-        jn_proxy_upstream_fail(s, 502, "upstream closed before the end of the response body", JN_OUT_RESET);
+        jn_proxy_upstream_fail(s, 502, "upstream closed before the end of the response body",
+                               JN_OUT_RESET);
         return -1;
     }
     if (rc > 0 && s->uc != NULL)
@@ -871,6 +957,11 @@ void jn_proxy_drive(struct jn_stream *s)
 void jn_proxy_client_timeout(struct jn_stream *s)
 {
     struct jn_client *c = s->client;
+    if (s->paused) {
+        /* A policy is at work and bounds its own wait. */
+        jn_client_set_timer(c, JN_CT_BODY);
+        return;
+    }
     s->error = "client timeout";
     if (s->phase == JN_STREAM_UPSTREAM && !s->req_body.done && !jn_buf_empty(&s->req_out) &&
         (s->uc != NULL || jn_h2up_attached(s))) {
@@ -921,6 +1012,7 @@ static void account(struct jn_stream *s)
     if (s->logged)
         return;
     s->logged = true;
+    jn_chain_end(s);
     if (s->status == 0)
         s->status = 499;
     count_status(s);

@@ -44,6 +44,12 @@ void jn_write_error(struct jn_buf *out, uint16_t status, const char *msg, const 
 /* Answers s locally with a JSON error; a request body left unread makes
  * the connection close (filters that return JN_FILTER_RESPOND use it too). */
 void jn_stream_respond_error(struct jn_stream *s, uint16_t status, const char *msg);
+/* The same with extra response fields, copied before this returns. */
+void jn_stream_respond_error_with(struct jn_stream *s, uint16_t status, const char *msg,
+                                  const struct jn_http_field *extra, size_t nextra);
+/* Called by jn_chain_resume: walks the rest of the chain with the held head,
+ * then goes to the upstream or answers, and wakes the client side. */
+void jn_proxy_resume(struct jn_stream *s);
 /* Fills id (at least 33 bytes) with a new random request id. */
 void jn_request_id_new(struct jn_worker *w, char *id, size_t size);
 

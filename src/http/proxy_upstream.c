@@ -12,8 +12,8 @@
 #include "balance/sticky.h"
 #include "core/log.h"
 #include "http/front.h"
-#include "http/h2/h2_client.h"
 #include "http/h1/h1_server.h"
+#include "http/h2/h2_client.h"
 #include "http/proxy.h"
 #include "tls/tls_client.h"
 
@@ -62,7 +62,8 @@ void jn_proxy_connect(struct jn_stream *s, int flags)
     uc->on_event = upstream_event;
     uc->on_timeout = upstream_timeout;
     const struct jn_cfg_timeouts *t = &s->gen->cfg->timeouts;
-    jn_timer_set(s->up->loop, &uc->timer, uc->connected ? t->upstream_response : t->upstream_connect);
+    jn_timer_set(s->up->loop, &uc->timer,
+                 uc->connected ? t->upstream_response : t->upstream_connect);
     if (s->up->lb->observe != NULL)
         s->t_upstream_us = jn_clock_us(); /* latency-aware balancers want more than ms */
 }
@@ -95,7 +96,7 @@ int jn_proxy_pick(struct jn_stream *s)
 {
     const struct jn_cfg_upstream *cfg = s->up->cfg;
     if (cfg->hash_key != NULL) {
-        jn_hash_key(cfg->hash_key, &s->req, s->client->peer, &s->hash);
+        jn_hash_key(cfg->hash_key, &s->req, s->client_ip, &s->hash);
         s->has_hash = true;
     }
     struct jn_slice v;
@@ -160,7 +161,8 @@ static int other_server(struct jn_stream *s)
 static void retry_on(struct jn_stream *s, int next, enum jn_outcome o)
 {
     jn_log(JN_LOG_INFO, "upstream %s: retrying request %s on %s after %s failed", s->up->cfg->name,
-           s->request_id, s->up->cfg->servers[next].address, s->up->cfg->servers[s->server].address);
+           s->request_id, s->up->cfg->servers[next].address,
+           s->up->cfg->servers[s->server].address);
     s->tried[s->ntried++] = s->server;
     s->up->in_flight[s->server]--;
     s->server = next;
@@ -184,7 +186,8 @@ static void retry_on(struct jn_stream *s, int next, enum jn_outcome o)
  * closed an idle connection). Otherwise the failure counts against the
  * server, the request may be retried on another, or the client gets
  * 502/504, or loses the connection when part of the response was sent. */
-void jn_proxy_upstream_fail(struct jn_stream *s, uint16_t status, const char *why, enum jn_outcome o)
+void jn_proxy_upstream_fail(struct jn_stream *s, uint16_t status, const char *why,
+                            enum jn_outcome o)
 {
     struct jn_upconn *uc = s->uc;
     bool replay = uc != NULL && uc->reused && s->retryable && !s->retried && status == 502 &&

@@ -13,6 +13,7 @@
 #include "http/body.h"
 #include "http/h1/h1_parse.h"
 #include "http/msg.h"
+#include "net/cidr.h"
 #include "server/worker.h"
 
 struct jn_client;
@@ -28,6 +29,13 @@ enum jn_stream_phase {
     JN_STREAM_DONE,
 };
 
+/* A value a policy publishes for header templates: ${name}. */
+struct jn_stream_var {
+    const char *name;      /* static or arena */
+    struct jn_slice value; /* arena */
+    struct jn_stream_var *next;
+};
+
 struct jn_stream {
     struct jn_client *client;   /* borrowed: the connection carrying it */
     const struct jn_front_ops *front; /* static: how the client side is spoken */
@@ -35,7 +43,8 @@ struct jn_stream {
     struct jn_h2up_stream *h2up; /* an HTTP/2 upstream's side (h2/h2_client.c), in the arena */
     struct jn_http_field *trailers; /* arena: response trailers to pass on, NULL when none */
     size_t ntrailers;
-    struct jn_http_field *req_trailers; /* arena: an HTTP/2 request's trailers, for an HTTP/2 upstream */
+    struct jn_http_field
+        *req_trailers; /* arena: an HTTP/2 request's trailers, for an HTTP/2 upstream */
     size_t nreq_trailers, req_trailers_cap;
     uint8_t grpc_web;           /* a gRPC-Web request sent as gRPC: 1 binary, 2 text (base64) */
     uint8_t gw_nq;              /* text: characters of an unfinished request quantum */
@@ -51,6 +60,17 @@ struct jn_stream {
     struct jn_http_field *fields; /* owned by arena: request fields, edited by filters */
     size_t fields_cap;
     const struct jn_cfg_route *route; /* borrowed from gen->cfg */
+    /* Policies (policy/chain.c): where the walk stands, and their slots. */
+    uint8_t chain_at;           /* the policy running, or paused */
+    uint8_t chain_ran;          /* policies whose request hook ran */
+    bool paused;                /* a policy is working asynchronously */
+    void **pstate;              /* arena: one slot per policy of the chain */
+    struct jn_h1_message *held; /* arena: the head kept while paused (no header views) */
+    size_t held_nfields;        /* request fields in s->fields while paused */
+    const struct jn_cfg_consumer *consumer; /* borrowed from gen->cfg: who called, or NULL */
+    struct jn_stream_var *vars;             /* arena: values policies publish (${jwt.sub}) */
+    struct jn_ip client_addr;               /* the client, as trusted_proxies decides */
+    char client_ip[48];                     /* ...as text: what policies, logs and hash keys use */
     struct jn_upstream_rt *up;        /* borrowed from gen */
     int server;                 /* chosen server, -1 none */
     bool counted;               /* counted in the server's in-flight requests */

@@ -46,11 +46,14 @@ def wait_for(cond, timeout=10.0, what="condition"):
 
 
 def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-        return True
-    except OSError:
-        return False
+    """True when something listens on port, on 127.0.0.1 or ::1."""
+    for host in ("127.0.0.1", "::1"):
+        try:
+            socket.create_connection((host, port), 0.2).close()
+            return True
+        except OSError:
+            pass
+    return False
 
 
 class Junction:

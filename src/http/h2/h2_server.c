@@ -465,8 +465,8 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
 {
     struct jn_h2_stream *hs = nghttp2_session_get_stream_user_data(session, id);
     struct jn_stream *s = hs ? hs->s : NULL;
-    if (s == NULL || hs->reset || s->phase != JN_STREAM_UPSTREAM || s->req_body.done ||
-        s->req_write_failed) {
+    if (s == NULL || hs->reset || (s->phase != JN_STREAM_UPSTREAM && !s->paused) ||
+        s->req_body.done || s->req_write_failed) {
         /* Nobody wants these bytes: give the window back at once. */
         nghttp2_session_consume(session, id, len);
         return 0;

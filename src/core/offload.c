@@ -1,0 +1,86 @@
+/* The offload pool: a mutex-guarded FIFO and a condition variable; the work
+ * queued is rare and slow (a bcrypt check takes milliseconds), so a lock
+ * costs nothing that matters here. */
+#include "core/offload.h"
+
+#include <stdlib.h>
+
+#include "core/common.h"
+
+#define MAX_THREADS 16
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ready = PTHREAD_COND_INITIALIZER;
+static struct jn_task *head, *tail;
+static pthread_t threads[MAX_THREADS];
+static unsigned nthreads;
+static bool stopping;
+
+static void *run(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&lock);
+        while (head == NULL && !stopping)
+            pthread_cond_wait(&ready, &lock);
+        struct jn_task *t = head;
+        if (t != NULL) {
+            head = t->next;
+            if (head == NULL)
+                tail = NULL;
+        }
+        pthread_mutex_unlock(&lock);
+        if (t == NULL)
+            return NULL;
+        if (t->work != NULL)
+            t->work(t);
+        jn_loop_post(t->loop, t);
+    }
+}
+
+int jn_offload_start(unsigned n)
+{
+    if (nthreads > 0)
+        return 0;
+    n = JN_MIN(JN_MAX(n, 1u), (unsigned)MAX_THREADS);
+    stopping = false;
+    for (unsigned i = 0; i < n; i++) {
+        if (pthread_create(&threads[i], NULL, run, NULL) != 0) {
+            jn_offload_stop();
+            return JN_EIO;
+        }
+        nthreads++;
+    }
+    return 0;
+}
+
+void jn_offload_stop(void)
+{
+    pthread_mutex_lock(&lock);
+    stopping = true;
+    pthread_cond_broadcast(&ready);
+    pthread_mutex_unlock(&lock);
+    for (unsigned i = 0; i < nthreads; i++)
+        pthread_join(threads[i], NULL);
+    nthreads = 0;
+}
+
+void jn_offload(struct jn_task *t)
+{
+    t->next = NULL;
+    pthread_mutex_lock(&lock);
+    if (nthreads == 0 || stopping) {
+        pthread_mutex_unlock(&lock);
+        if (t->work != NULL)
+            t->work(t);
+        jn_loop_post(t->loop, t);
+        return;
+    }
+    if (tail != NULL)
+        tail->next = t;
+    else
+        head = t;
+    tail = t;
+    pthread_cond_signal(&ready);
+    pthread_mutex_unlock(&lock);
+}
