@@ -20,8 +20,8 @@
 #include "http/stream.h"
 #include "policy/chain.h"
 
-#define CACHE_WAYS 4     /* entries per set: a new one replaces the set's oldest */
-#define CACHE_STRIPES 16 /* locks, each guarding every 16th set */
+#define CACHE_WAYS 4         /* entries per set: a new one replaces the one closest to expiry */
+#define CACHE_STRIPES 16     /* locks, each guarding every 16th set */
 #define MAX_CREDENTIALS 4096 /* decoded user:password bytes */
 
 struct cache_entry {
@@ -63,8 +63,7 @@ static void set_realm(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t
         return;
     for (const char *p = s; *p != '\0'; p++) {
         if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') {
-            jn_ld_error(ld, value,
-                        "realm: %s must be printable ASCII without '\"' or '\\'",
+            jn_ld_error(ld, value, "realm: %s must be printable ASCII without '\"' or '\\'",
                         jn_ld_quote(ld, s, strlen(s)));
             return;
         }
