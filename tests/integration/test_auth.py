@@ -6,10 +6,12 @@ import base64
 import hashlib
 import http.client
 import json
+import select
+import socket
 import subprocess
 import warnings
 
-from conftest import BIN
+from conftest import BIN, read_head
 from h2client import H2Client
 
 with warnings.catch_warnings():
@@ -384,6 +386,28 @@ def test_a_burst_of_bcrypt_logins_does_not_stall_other_requests_over_http2(junct
     assert "authorization" not in [k.lower() for k, _ in rec["headers"]]
     c.close()
     assert [x["path"] for x in b.received] == ["/open", "/login/ok"]
+
+
+def test_a_burst_of_bcrypt_logins_does_not_stall_other_requests_over_http1(junction, backends):
+    (b,) = backends(1)
+    j = junction(slow_cfg(b))
+    n = 4
+    logins = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", j.port), timeout=30)
+        auth = basic("slow", "wrong%d" % i)["Authorization"]
+        s.sendall(("GET /login/%d HTTP/1.1\r\nHost: a\r\nAuthorization: %s\r\n\r\n"
+                   % (i, auth)).encode())
+        logins.append(s)
+    r, _ = get(j.port, "/open")
+    assert r.status == 200
+    readable, _, _ = select.select(logins, [], [], 0)
+    assert len(readable) < n, "every bcrypt check finished before a request that needs none"
+    for s in logins:
+        head = read_head(s)
+        assert head.startswith(b"HTTP/1.1 401 "), head
+        s.close()
+    assert [x["path"] for x in b.received] == ["/open"]
 
 
 def test_key_auth_over_http2(junction, backends):
