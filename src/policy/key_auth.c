@@ -70,13 +70,9 @@ static void *parse(struct jn_ld *ld, yaml_node_t *value)
     return k;
 }
 
-/* The query without every parameter named name, in s->arena. */
-static int strip_param(struct jn_stream *s, const char *name)
+/* q without every parameter named name, written at out (q.len bytes). */
+static size_t without_param(struct jn_slice q, const char *name, char *out)
 {
-    struct jn_slice q = s->req.query;
-    char *out = jn_arena_alloc(&s->arena, q.len + 1);
-    if (out == NULL)
-        return JN_ENOMEM;
     size_t len = 0;
     for (size_t i = 0; i < q.len;) {
         const char *p = q.ptr + i;
@@ -92,7 +88,30 @@ static int strip_param(struct jn_stream *s, const char *name)
         }
         i += plen + 1;
     }
-    s->req.query = (struct jn_slice){ out, len };
+    return len;
+}
+
+/* Removes the parameter from the query sent upstream (hide) and, always,
+ * from the target the access log shows: a key must not end up in logs. */
+static int strip_param(struct jn_stream *s, const char *name, bool hide)
+{
+    struct jn_slice q = s->req.query, found;
+    if (s->path == NULL || !jn_query_find(q, name, strlen(name), &found))
+        return 0;
+    size_t plen = strcspn(s->path, "?");
+    char *path = jn_arena_alloc(&s->arena, plen + 1 + q.len + 1);
+    char *query = hide ? jn_arena_alloc(&s->arena, q.len + 1) : NULL;
+    if (path == NULL || (hide && query == NULL))
+        return JN_ENOMEM;
+    memcpy(path, s->path, plen);
+    size_t len = without_param(q, name, path + plen + 1);
+    path[plen] = '?';
+    path[len > 0 ? plen + 1 + len : plen] = '\0';
+    s->path = path;
+    if (hide) {
+        size_t qlen = without_param(q, name, query);
+        s->req.query = (struct jn_slice){ query, qlen };
+    }
     return 0;
 }
 
@@ -122,18 +141,17 @@ static enum jn_filter_verdict on_request(struct jn_stream *s, struct jn_fields *
     const struct key_auth *k = conf;
     struct jn_slice key = jn_http_field_get(fields->v, fields->n, k->header);
     if (key.len == 0 && k->query != NULL)
-        key = query_key(s, k->query);
+        key = query_key(s, k->query); /* a copy: the query is rewritten below */
+    if (k->query != NULL && strip_param(s, k->query, k->hide_credentials) != 0)
+        return jn_policy_reject(s, 500, "out of memory", NULL, 0);
     if (key.len == 0)
         return jn_policy_reject(s, 401, "API key required", challenge, 1);
     const struct jn_cfg_consumer *c = jn_key_table_find(&k->keys, key.ptr, key.len);
     if (c == NULL)
         return jn_policy_reject(s, 401, "invalid API key", challenge, 1);
     s->consumer = c;
-    if (k->hide_credentials) {
+    if (k->hide_credentials)
         jn_fields_remove(fields, k->header);
-        if (k->query != NULL && strip_param(s, k->query) != 0)
-            return jn_policy_reject(s, 500, "out of memory", NULL, 0);
-    }
     return JN_FILTER_CONTINUE;
 }
 
