@@ -453,3 +453,23 @@ def test_a_client_leaving_during_a_bcrypt_check_is_harmless(junction, backends):
     # the socket meanwhile, so /login/gone2 may be relayed and its answer lost.)
     assert "/login/gone" not in [x["path"] for x in b.received]
     assert b.received[-1]["path"] == "/open"
+
+
+def test_a_request_body_waits_for_the_bcrypt_check_and_then_goes_up_whole(junction, backends):
+    (b,) = backends(1)
+    j = junction(slow_cfg(b))
+    body = bytes(range(256)) * 400  # 100 KiB: more than the socket buffers hold at once
+    c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=60)
+    c.request("POST", "/login/h1", body=body, headers=basic("slow", "slow-pw"))
+    r = c.getresponse()
+    assert r.status == 200 and json.loads(r.read())["body_len"] == len(body)
+    c.close()
+    h2 = H2Client(j.port)
+    r = h2.get("/login/h2", method="POST", body=body,
+               headers=list(basic("slow", "wrong").items()))
+    assert r.status == 401
+    r = h2.get("/login/h2", method="POST", body=body,
+               headers=list(basic("slow", "slow-pw").items()))  # from the cache now
+    assert r.status == 200 and json.loads(bytes(r.data))["body_len"] == len(body)
+    h2.close()
+    assert [x["body_len"] for x in b.received] == [len(body), len(body)]
