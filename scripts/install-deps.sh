@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing, and runs apt-get update only then.
 set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libyaml-dev libpcre2-dev \
-libcriterion-dev libssl-dev openssl python3 python3-pytest curl wrk nginx-light \
+libcriterion-dev libssl-dev libcrypt-dev openssl python3 python3-pytest curl wrk nginx-light \
 libnginx-mod-stream haproxy procps libnghttp2-dev nghttp2-client python3-h2 \
 python3-websockets python3-grpcio"
 missing=""
