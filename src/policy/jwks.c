@@ -179,13 +179,16 @@ static EVP_PKEY *ec_key(json_t *jwk, enum jn_jwk_kind kind, char *err, size_t er
     long ylen = xlen > 0 ? member_bytes(jwk, "y", y, err, errcap) : -1;
     if (ylen <= 0)
         return NULL;
-    if ((size_t)xlen != size || (size_t)ylen != size) {
+    /* RFC 7518 6.2.1.2 wants full-length coordinates, but some encoders
+     * drop leading zero bytes: they are put back (the point is checked). */
+    if ((size_t)xlen > size || (size_t)ylen > size) {
         snprintf(err, errcap, "%s coordinates must be %zu bytes", groups[i], size);
         return NULL;
     }
+    memset(point, 0, sizeof(point));
     point[0] = 0x04; /* uncompressed */
-    memcpy(point + 1, x, size);
-    memcpy(point + 1 + size, y, size);
+    memcpy(point + 1 + size - (size_t)xlen, x, (size_t)xlen);
+    memcpy(point + 1 + 2 * size - (size_t)ylen, y, (size_t)ylen);
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     EVP_PKEY *pkey = NULL;
     if (bld != NULL &&
