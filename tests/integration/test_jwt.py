@@ -324,6 +324,8 @@ class JWKSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
             def do_GET(self):
                 outer.fetches += 1
+                if outer.hold is not None:
+                    outer.hold.wait(30)
                 body = outer.doc.encode()
                 self.send_response(200 if self.path == "/jwks" else 404)
                 self.send_header("Content-Type", "application/json")
@@ -340,9 +342,18 @@ class JWKSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                     self.wfile.write(body)
 
         super().__init__(("127.0.0.1", 0), Handler)
-        self.doc, self.fetches, self.chunked = doc, 0, False
+        self.doc, self.fetches, self.chunked, self.hold, self.tls = doc, 0, False, None, None
         self.port = self.server_address[1]
         threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        pass  # a client refusing the certificate is what some tests want
 
 
 @pytest.fixture
@@ -412,6 +423,67 @@ def test_jwks_url_unreachable_gives_no_keys(junction, backends, keys):
                         % free_port()))
     refused(j.port, mint(keys, "RS256"), "no keys")
     assert "[warn]" in j.stderr() or "warn" in j.stderr().lower()
+
+
+def test_a_request_reset_while_waiting_for_keys_is_dropped_cleanly(junction, backends, keys,
+                                                                   jwks_server):
+    """HTTP/2: the stream waiting for a key set fetch is reset; the fetch
+    ends later and its completion must not touch the stream (ASan checks)."""
+    from h2client import H2Client
+    (b,) = backends(1)
+    srv = jwks_server(jwks_doc(keys, ["rsa"]))
+    j = junction(cfg(b, "{ jwks_url: 'http://127.0.0.1:%d/jwks', algorithms: [RS256], "
+                        "jwks_min_refresh: 0s, jwks_timeout: 20s }" % srv.port))
+    h = H2Client(j.port)
+    auth = lambda tok: [("authorization", "Bearer " + tok)]  # noqa: E731
+    assert h.get(headers=auth(mint(keys, "RS256"))).status == 200
+    before = srv.fetches
+    srv.hold = threading.Event()
+    sid = h.request(headers=auth(mint(keys, "RS256", kid="new")))
+    wait_for(lambda: srv.fetches == before + 1, what="the refresh to start")
+    h.conn.reset_stream(sid)
+    h.flush()
+    # Other requests go on meanwhile (and show the reset was read).
+    assert h.get(headers=auth(mint(keys, "RS256"))).status == 200
+    srv.hold.set()
+    # A later unknown kid waits for the fetch (that one or its own).
+    r = h.get(headers=auth(mint(keys, "RS256", kid="newer")))
+    assert r.status == 401 and json.loads(r.data)["error"] == "unknown key"
+    h.close()
+
+
+@pytest.fixture(scope="module")
+def jwks_certs(tmp_path_factory):
+    from test_tls import make_leaf, openssl
+    d = str(tmp_path_factory.mktemp("jwkscerts"))
+    for ca in ("ca", "otherca"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", f"{d}/{ca}.key", "-out", f"{d}/{ca}.crt", "-subj",
+                f"/CN=jwt test {ca}", "-days", "2")
+    make_leaf(d, "idp", "idp.test", "DNS:localhost")
+    return d
+
+
+def https_jwks(junction, backends, keys, jwks_server, jwks_certs, ca):
+    import ssl
+    (b,) = backends(1)
+    srv = jwks_server(jwks_doc(keys, ["p256"]))
+    srv.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv.tls.load_cert_chain(f"{jwks_certs}/idp.crt", f"{jwks_certs}/idp.key")
+    return junction(cfg(b, "{ jwks_url: 'https://localhost:%d/jwks', jwks_ca: %s/%s.crt, "
+                           "algorithms: [ES256] }" % (srv.port, jwks_certs, ca)))
+
+
+def test_jwks_url_over_https_with_its_ca(junction, backends, keys, jwks_server, jwks_certs):
+    j = https_jwks(junction, backends, keys, jwks_server, jwks_certs, "ca")
+    assert get(j.port, mint(keys, "ES256"))[0].status == 200
+
+
+def test_jwks_url_over_https_refuses_an_unknown_ca(junction, backends, keys, jwks_server,
+                                                   jwks_certs):
+    j = https_jwks(junction, backends, keys, jwks_server, jwks_certs, "otherca")
+    refused(j.port, mint(keys, "ES256"), "no keys")
+    assert "unable to get local issuer certificate" in j.stderr()
 
 
 def check(tmp_path, text):
