@@ -57,7 +57,7 @@ const char *jn_jwks_source_init(struct jn_jwks_source *src, char *url)
     const char *path = rest + auth_len;
     if (auth_len == 0)
         return "has no host";
-    if (strchr(path, '#') != NULL || strchr(url, ' ') != NULL || strchr(rest, '@') != NULL)
+    if (strchr(path, '#') != NULL || strchr(url, ' ') != NULL || memchr(rest, '@', auth_len))
         return "must not hold a fragment, spaces or user information";
     const char *host = rest, *host_end, *port = NULL;
     if (rest[0] == '[') {
@@ -360,7 +360,11 @@ static void *run(void *arg)
     pthread_mutex_lock(&src->lock);
     while (!src->stopping) {
         uint64_t now = now_ms();
-        uint64_t due = src->last_attempt_ms == 0 ? now : src->last_attempt_ms + src->refresh_ms;
+        /* Without keys yet, tries again sooner than the refresh period. */
+        uint64_t period = src->keys != NULL ? src->refresh_ms
+                                            : JN_MIN(src->refresh_ms,
+                                                     JN_MAX(src->min_refresh_ms, 1000));
+        uint64_t due = src->last_attempt_ms == 0 ? now : src->last_attempt_ms + period;
         if (src->wanted && src->last_attempt_ms + src->min_refresh_ms < due)
             due = JN_MAX(src->last_attempt_ms + src->min_refresh_ms, now);
         if (now < due) {

@@ -32,7 +32,7 @@ struct claim_header {
 struct jwt_conf {
     char **algorithms; /* as written, for the bit set below */
     size_t nalgorithms;
-    uint32_t allowed;  /* 1 << enum jn_jwt_alg */
+    uint32_t allowed; /* 1 << enum jn_jwt_alg */
     char *issuer;
     char **audiences;
     size_t naudiences;
@@ -52,10 +52,10 @@ struct jwt_conf {
  * while its task is posted). */
 struct jwt_wait {
     struct jn_jwks_waiter w;
-    struct jn_stream *s;          /* borrowed; unset once cancelled */
-    const struct jwt_conf *conf;  /* borrowed from the snapshot */
-    void **slot;                  /* the stream's state slot (arena) */
-    struct jn_slice token;        /* in s->arena */
+    struct jn_stream *s;         /* borrowed; never used once cancelled */
+    const struct jwt_conf *conf; /* borrowed from the snapshot */
+    void **slot;                 /* the stream's state slot (arena) */
+    struct jn_slice token;       /* in s->arena */
     bool cancelled;
 };
 
@@ -364,7 +364,7 @@ static struct jn_slice claim_text(struct jn_stream *s, json_t *v)
 
 /* The token is good: the consumer, the variables and the headers. */
 static enum jn_filter_verdict admit(struct jn_stream *s, struct jn_fields *f,
-                                     const struct jwt_conf *c, json_t *claims)
+                                    const struct jwt_conf *c, json_t *claims)
 {
     if (c->consumer_claim != NULL) {
         const char *name = json_string_value(json_object_get(claims, c->consumer_claim));

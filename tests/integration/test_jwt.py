@@ -170,8 +170,9 @@ def test_hs256_signed_with_the_rsa_public_key_is_refused(file_junction, keys):
     an HMAC secret. An RSA key never verifies an HMAC algorithm, whether or
     not HS256 is allowed."""
     pub = keys["rsa"][0].public_key()
-    pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    der = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    pem = pub.public_bytes(serialization.Encoding.PEM, spki)
+    der = pub.public_bytes(serialization.Encoding.DER, spki)
     j, b = file_junction(names=("rsa",), algorithms=["RS256", "HS256"])
     for secret in (pem, der):
         refused(j.port, forge({"alg": "HS256", "kid": "rsa"}, claims(), secret),
