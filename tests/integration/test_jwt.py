@@ -453,6 +453,29 @@ def test_a_request_reset_while_waiting_for_keys_is_dropped_cleanly(junction, bac
     h.close()
 
 
+def test_stopping_while_a_request_waits_for_keys(junction, backends, keys, jwks_server):
+    """SIGTERM drains: the waiting request is answered when its fetch gives
+    up (jwks_timeout), then Junction stops cleanly and joins the fetcher."""
+    (b,) = backends(1)
+    srv = jwks_server(jwks_doc(keys, ["rsa"]))
+    j = junction(cfg(b, "{ jwks_url: 'http://127.0.0.1:%d/jwks', algorithms: [RS256], "
+                        "jwks_min_refresh: 0s, jwks_timeout: 1s }" % srv.port))
+    assert get(j.port, mint(keys, "RS256"))[0].status == 200
+    before = srv.fetches
+    srv.hold = threading.Event()
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(get(j.port, mint(keys, "RS256",
+                                                                        kid="new"))))
+    t.start()
+    wait_for(lambda: srv.fetches == before + 1, what="the refresh to start")
+    assert j.stop() == 0
+    t.join(30)
+    srv.hold.set()
+    r, data = answers[0]
+    assert r.status == 401 and json.loads(data)["error"] == "unknown key"
+    assert "timed out" in j.stderr()
+
+
 @pytest.fixture(scope="module")
 def jwks_certs(tmp_path_factory):
     from test_tls import make_leaf, openssl
