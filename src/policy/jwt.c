@@ -15,6 +15,7 @@
 #include "config/load.h"
 #include "core/log.h"
 #include "http/fields.h"
+#include "http/query.h"
 #include "http/stream.h"
 #include "policy/chain.h"
 #include "policy/jwks.h"
@@ -29,7 +30,18 @@ struct claim_header {
     char *header; /* snapshot */
 };
 
+/* Where a token may be: a header (Authorization needs the Bearer scheme,
+ * another header may have it), a query parameter, a cookie. */
+enum token_where { FROM_HEADER, FROM_QUERY, FROM_COOKIE };
+
+struct token_source {
+    enum token_where where;
+    const char *name; /* snapshot */
+};
+
 struct jwt_conf {
+    struct token_source *from; /* in order: the first one present is used */
+    size_t nfrom;
     char **algorithms; /* as written, for the bit set below */
     size_t nalgorithms;
     uint32_t allowed; /* 1 << enum jn_jwt_alg */
@@ -117,6 +129,40 @@ static void set_claims_to_headers(struct jn_ld *ld, const struct jn_ld_key *key,
     jn_ld_dups(ld, names, c->nheaders, true, "header");
 }
 
+static const char *check_token_from(struct jn_ld *ld, char *s)
+{
+    (void)ld;
+    const char *colon = strchr(s, ':');
+    size_t kind = colon != NULL ? (size_t)(colon - s) : 0;
+    if (colon == NULL || colon[1] == '\0' ||
+        !((kind == 6 && memcmp(s, "header", 6) == 0) || (kind == 5 && memcmp(s, "query", 5) == 0) ||
+          (kind == 6 && memcmp(s, "cookie", 6) == 0)))
+        return "must be header:NAME, query:NAME or cookie:NAME";
+    if (!jn_ld_is_token(colon + 1, strlen(colon + 1)))
+        return "has a name that is not a token";
+    return NULL;
+}
+
+static void set_token_from(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
+                           void *obj)
+{
+    struct jwt_conf *c = obj;
+    char **items = NULL;
+    size_t n = 0;
+    if (!jn_ld_string_list(ld, value, key->name, check_token_from, true, &items, &n) || n == 0)
+        return;
+    c->from = jn_ld_calloc(ld, n, sizeof(*c->from));
+    if (c->from == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const char *colon = strchr(items[i], ':');
+        enum token_where where = items[i][0] == 'h' ? FROM_HEADER
+                                 : items[i][0] == 'q' ? FROM_QUERY
+                                                      : FROM_COOKIE;
+        c->from[c->nfrom++] = (struct token_source){ where, colon + 1 };
+    }
+}
+
 #define OFF(f) offsetof(struct jwt_conf, f)
 enum { K_ALGS, K_JWKS_FILE, K_JWKS_URL, K_SECRET_FILE, K_JWKS_CA };
 static const struct jn_ld_key keys[] = {
@@ -130,6 +176,7 @@ static const struct jn_ld_key keys[] = {
     JN_LD_NUM("leeway", jn_ld_set_duration, OFF(leeway_ms), 0, 3600000),
     JN_LD_KEY("require_exp", jn_ld_set_bool, OFF(require_exp)),
     JN_LD_KEY("hide_credentials", jn_ld_set_bool, OFF(hide_credentials)),
+    JN_LD_KEY("token_from", set_token_from, 0),
     JN_LD_KEY("claims_to_headers", set_claims_to_headers, 0),
     JN_LD_KEY("consumer_claim", jn_ld_set_string, OFF(consumer_claim)),
     JN_LD_NUM("jwks_refresh", jn_ld_set_duration, OFF(jwks_refresh_ms), 1000, 86400000),
@@ -267,6 +314,11 @@ static void *parse(struct jn_ld *ld, yaml_node_t *value)
     c->jwks_min_refresh_ms = 10000;
     if (!jn_ld_map(ld, value, &table, c, found) || ld->nerrors != before)
         return NULL;
+    if (c->nfrom == 0) {
+        static struct token_source authorization = { FROM_HEADER, "Authorization" };
+        c->from = &authorization;
+        c->nfrom = 1;
+    }
     int sources = (c->jwks_file != NULL) + (c->jwks_url != NULL) + (c->secret_file != NULL);
     if (sources != 1) {
         jn_ld_error(ld, value, "jwt: needs exactly one key source: jwks_file, jwks_url or "
@@ -299,25 +351,68 @@ static int start(void *conf, const struct jn_config *cfg)
 
 /* ---- requests ---- */
 
-/* The token of Authorization: Bearer, or {NULL, 0}. */
-static struct jn_slice bearer_token(const struct jn_fields *f, bool *several)
+/* The token of a header: Authorization must use the Bearer scheme (other
+ * schemes belong to other policies); another header may. *several is set
+ * when two fields carry one. */
+static struct jn_slice header_token(const struct jn_fields *f, const char *name, bool *several)
 {
     struct jn_slice tok = { NULL, 0 };
-    *several = false;
+    bool authorization = strcasecmp(name, "authorization") == 0;
     for (size_t i = 0; i < f->n; i++) {
-        if (!jn_slice_ieq(f->v[i].name, "authorization"))
+        if (!jn_slice_ieq(f->v[i].name, name))
             continue;
         if (tok.ptr != NULL) {
             *several = true;
             return tok;
         }
         struct jn_slice v = f->v[i].value;
-        if (v.len < 7 || strncasecmp(v.ptr, "bearer ", 7) != 0)
+        bool bearer = v.len >= 7 && strncasecmp(v.ptr, "bearer ", 7) == 0;
+        if (authorization && !bearer)
             continue;
-        size_t at = 7;
+        size_t at = bearer ? 7 : 0;
         while (at < v.len && v.ptr[at] == ' ')
             at++;
         tok = (struct jn_slice){ v.ptr + at, v.len - at };
+    }
+    return tok;
+}
+
+/* name=value in the "; "-separated pairs of the Cookie fields (names are
+ * case-sensitive, RFC 6265). */
+static struct jn_slice cookie_token(const struct jn_fields *f, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < f->n; i++) {
+        if (!jn_slice_ieq(f->v[i].name, "cookie"))
+            continue;
+        const char *p = f->v[i].value.ptr, *end = p + f->v[i].value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *stop = semi != NULL ? semi : end;
+            if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=')
+                return (struct jn_slice){ p + nlen + 1, (size_t)(stop - p - nlen - 1) };
+            p = stop;
+        }
+    }
+    return (struct jn_slice){ NULL, 0 };
+}
+
+/* The token from the first place of token_from that has one, or {NULL, 0}. */
+static struct jn_slice find_token(const struct jn_stream *s, const struct jn_fields *f,
+                                  const struct jwt_conf *c, bool *several)
+{
+    struct jn_slice tok = { NULL, 0 };
+    *several = false;
+    for (size_t i = 0; i < c->nfrom && tok.ptr == NULL && !*several; i++) {
+        const char *name = c->from[i].name;
+        if (c->from[i].where == FROM_HEADER)
+            tok = header_token(f, name, several);
+        else if (c->from[i].where == FROM_COOKIE)
+            tok = cookie_token(f, name);
+        else if (!jn_query_find(s->req.query, name, strlen(name), &tok))
+            tok = (struct jn_slice){ NULL, 0 };
     }
     return tok;
 }
@@ -397,8 +492,9 @@ static enum jn_filter_verdict admit(struct jn_stream *s, struct jn_fields *f,
         if (text.ptr != NULL && jn_fields_add(f, name, text) != 0)
             return jn_policy_reject(s, 500, "too many header fields", NULL, 0);
     }
-    if (c->hide_credentials)
-        jn_fields_remove(f, "authorization");
+    for (size_t i = 0; c->hide_credentials && i < c->nfrom; i++)
+        if (c->from[i].where == FROM_HEADER)
+            jn_fields_remove(f, c->from[i].name);
     return JN_FILTER_CONTINUE;
 }
 
@@ -492,9 +588,9 @@ static enum jn_filter_verdict on_request(struct jn_stream *s, struct jn_fields *
 {
     const struct jwt_conf *c = conf;
     bool several;
-    struct jn_slice token = bearer_token(f, &several);
+    struct jn_slice token = find_token(s, f, c, &several);
     if (several)
-        return deny(s, "more than one Authorization header", false);
+        return deny(s, "more than one token header", false);
     if (token.ptr == NULL)
         return deny(s, "missing token", true);
     return authenticate(s, f, c, token, true, state);

@@ -300,6 +300,24 @@ def test_consumer_claim_names_a_known_consumer(file_junction, keys):
     assert len(b.received) == 2
 
 
+def test_token_from_header_query_and_cookie(file_junction, keys):
+    j, b = file_junction(settings=", token_from: [header:X-Token, query:access_token, "
+                                  "cookie:jwt], hide_credentials: true")
+    tok = mint(keys, "ES256")
+    assert get(j.port, headers={"X-Token": tok})[0].status == 200
+    assert "x-token" not in received_headers(b)
+    assert get(j.port, headers={"X-Token": "Bearer " + tok})[0].status == 200
+    assert get(j.port, path="/?a=1&access_token=" + tok)[0].status == 200
+    assert get(j.port, headers={"Cookie": "a=b; jwt=%s; c=d" % tok})[0].status == 200
+    # The first place listed that has a token is the one used.
+    refused(j.port, None, "bad signature",
+            headers={"X-Token": tok[:-4] + "AAAA", "Cookie": "jwt=" + tok})
+    # Authorization is not among them here.
+    r, data = get(j.port, tok)
+    assert r.status == 401 and json.loads(data)["error"] == "missing token"
+    assert len(b.received) == 4
+
+
 def test_secret_file_holds_a_raw_hmac_secret(junction, backends, keys, tmp_path):
     (b,) = backends(1)
     path = tmp_path / "secret"
@@ -548,6 +566,8 @@ routes:
     ("- jwt: { jwks_file: %(f)s, algorithms: [RS256], claims_to_headers: { sub: 'a b' } }",
      "'a b'", "not a valid header name"),
     ("- jwt: { secret_file: %(empty)s, algorithms: [HS256] }", "/", "is empty"),
+    ("- jwt: { jwks_file: %(f)s, algorithms: [RS256], token_from: [body:x] }", "body",
+     "must be header:NAME"),
 ])
 def test_configuration_errors_name_the_position(tmp_path, keys, item, at, message):
     f = tmp_path / "jwks.json"
