@@ -18,7 +18,7 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from conftest import BIN, wait_for
@@ -40,11 +40,13 @@ def keys():
         "p384": ec.generate_private_key(ec.SECP384R1()),
         "p521": ec.generate_private_key(ec.SECP521R1()),
         "ed25519": ed25519.Ed25519PrivateKey.generate(),
+        "ed448": ed448.Ed448PrivateKey.generate(),
     }
     out = {"rsa": made["rsa"]}
     for name in ("p256", "p384", "p521"):
         out[name] = (made[name], ECAlgorithm.to_jwk(made[name].public_key()))
-    out["ed25519"] = (made["ed25519"], OKPAlgorithm.to_jwk(made["ed25519"].public_key()))
+    for name in ("ed25519", "ed448"):
+        out[name] = (made[name], OKPAlgorithm.to_jwk(made[name].public_key()))
     out["hmac"] = (HMAC_SECRET, HMACAlgorithm.to_jwk(HMAC_SECRET))
     return out
 
@@ -125,7 +127,8 @@ def refused(port, token, why, headers=None):
 
 @pytest.fixture
 def file_junction(junction, backends, keys, tmp_path):
-    def start(settings="", names=tuple(set(ALGS.values())), algorithms=None, extra=""):
+    def start(settings="", names=tuple(set(ALGS.values())) + ("ed448",), algorithms=None,
+              extra=""):
         (b,) = backends(1)
         path = tmp_path / "jwks.json"
         path.write_text(jwks_doc(keys, names))
@@ -142,7 +145,12 @@ def test_every_algorithm_verifies_with_and_without_kid(file_junction, keys):
         for kid in ("default", None):
             r, data = get(j.port, mint(keys, alg, kid=kid))
             assert r.status == 200, (alg, kid, data)
-    assert len(b.received) == 2 * len(ALGS)
+    # EdDSA with Ed448 too: the kid names it, or the keys of its type are tried.
+    for kid in ("ed448", None):
+        tok = jwt.encode(claims(), keys["ed448"][0], algorithm="EdDSA",
+                         headers={"kid": kid} if kid else {})
+        assert get(j.port, tok)[0].status == 200
+    assert len(b.received) == 2 * len(ALGS) + 2
 
 
 def test_missing_token_gets_401_with_a_bare_bearer_challenge(file_junction):
