@@ -13,6 +13,7 @@ static const struct jn_policy_ops *const registry[] = {
     &jn_policy_key_auth,
     &jn_policy_basic_auth,
     &jn_policy_acl,
+    &jn_policy_jwt,
 };
 
 const struct jn_policy_ops *jn_policy_find(const char *name)

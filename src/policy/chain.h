@@ -94,6 +94,7 @@ extern const struct jn_policy_ops jn_policy_ip_filter;
 extern const struct jn_policy_ops jn_policy_key_auth;
 extern const struct jn_policy_ops jn_policy_basic_auth;
 extern const struct jn_policy_ops jn_policy_acl;
+extern const struct jn_policy_ops jn_policy_jwt;
 
 /* The route's request_headers and response_headers, last in every chain. */
 extern const struct jn_policy_ops jn_policy_route_headers;
