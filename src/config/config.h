@@ -40,10 +40,25 @@ void jn_cfg_error(struct jn_cfg_errors *errs, struct jn_cfg_pos pos, const char 
     __attribute__((format(printf, 3, 4)));
 void jn_cfg_errors_free(struct jn_cfg_errors *errs);
 
+/* One piece of a header value template: literal bytes, or a variable's name
+ * ("client_ip", "jwt.sub") whose value is looked up per request. */
+struct jn_cfg_tmpl_part {
+    const char *text; /* in the snapshot */
+    size_t len;
+    bool var;
+};
+
+/* A header value with ${variables}, split at load (docs/policies.md). */
+struct jn_cfg_tmpl {
+    struct jn_cfg_tmpl_part *parts;
+    size_t nparts;
+};
+
 struct jn_cfg_kv {
     char *name;
-    char *value;
+    char *value; /* literal (a template's source text when tmpl is set) */
     size_t value_len;
+    struct jn_cfg_tmpl *tmpl; /* request/response_headers set and add only; NULL = literal */
 };
 
 /* set replaces any value of that name, add appends one, remove drops every one. */
@@ -54,6 +69,7 @@ struct jn_cfg_header_ops {
     size_t nadd;
     char **remove;
     size_t nremove;
+    bool templated; /* some set or add value has variables */
 };
 
 enum jn_listener_protocol {

@@ -16,9 +16,85 @@ static bool jn_ld_is_framing(const char *name)
     return strcasecmp(name, "content-length") == 0 || strcasecmp(name, "transfer-encoding") == 0;
 }
 
-/* Reads one header name (a token) and value into kv. */
+/* The variables a header value may name (docs/policies.md); jwt.<claim>
+ * names any claim. */
+static bool jn_ld_is_variable(const char *s, size_t len)
+{
+    static const char *const known[] = {"consumer", "client_ip", "request_id"};
+    for (size_t i = 0; i < JN_ARRAY_LEN(known); i++)
+        if (strlen(known[i]) == len && memcmp(s, known[i], len) == 0)
+            return true;
+    return len > 4 && memcmp(s, "jwt.", 4) == 0;
+}
+
+/* Splits value at its ${name} variables ($${ is a literal ${) into
+ * kv->tmpl; a value without variables stays literal (kv->value, with its
+ * $${ turned into ${), so it costs nothing per request. */
+static bool jn_ld_template(struct jn_ld *ld, yaml_node_t *v, const char *name, const char *hname,
+                           const char *value, struct jn_cfg_kv *kv)
+{
+    size_t len = strlen(value), ndollar = 0;
+    for (size_t i = 0; i < len; i++)
+        ndollar += value[i] == '$';
+    char *lit = jn_ld_calloc(ld, len + 1, 1);
+    struct jn_cfg_tmpl_part *parts = jn_ld_calloc(ld, 2 * ndollar + 1, sizeof(*parts));
+    if (lit == NULL || parts == NULL)
+        return false;
+    size_t at = 0, from = 0, n = 0, nvars = 0;
+    for (size_t i = 0; i < len;) {
+        if (strncmp(value + i, "$${", 3) == 0) {
+            memcpy(lit + at, "${", 2);
+            at += 2;
+            i += 3;
+            continue;
+        }
+        if (strncmp(value + i, "${", 2) != 0) {
+            lit[at++] = value[i++];
+            continue;
+        }
+        const char *end = strchr(value + i + 2, '}');
+        if (end == NULL) {
+            jn_ld_error(ld, v, "%s: %s: unterminated ${ (write $${ for a literal ${)", name,
+                        hname);
+            return false;
+        }
+        const char *var = value + i + 2;
+        size_t vlen = (size_t)(end - var);
+        if (!jn_ld_is_variable(var, vlen)) {
+            jn_ld_error(ld, v,
+                        "%s: %s: unknown variable ${%s} (known: consumer, client_ip, "
+                        "request_id, jwt.<claim>; $${ is a literal ${)",
+                        name, hname, jn_ld_quote(ld, var, vlen));
+            return false;
+        }
+        if (at > from)
+            parts[n++] = (struct jn_cfg_tmpl_part){lit + from, at - from, false};
+        parts[n++] = (struct jn_cfg_tmpl_part){jn_ld_strdup(ld, var, vlen), vlen, true};
+        if (parts[n - 1].text == NULL)
+            return false;
+        nvars++;
+        from = at;
+        i += 2 + vlen + 1;
+    }
+    if (at > from)
+        parts[n++] = (struct jn_cfg_tmpl_part){lit + from, at - from, false};
+    if (nvars == 0) {
+        *kv = (struct jn_cfg_kv){kv->name, lit, at, NULL};
+        return true;
+    }
+    kv->tmpl = jn_ld_calloc(ld, 1, sizeof(*kv->tmpl));
+    if (kv->tmpl == NULL)
+        return false;
+    *kv->tmpl = (struct jn_cfg_tmpl){parts, n};
+    kv->value = jn_ld_strdup(ld, value, len);
+    kv->value_len = len;
+    return kv->value != NULL;
+}
+
+/* Reads one header name (a token) and value into kv; vars: the value may
+ * hold ${variables}. */
 static bool jn_ld_header(struct jn_ld *ld, yaml_node_t *k, yaml_node_t *v, const char *name,
-                         bool framing_ok, struct jn_cfg_kv *kv)
+                         bool framing_ok, bool vars, struct jn_cfg_kv *kv)
 {
     const char *err;
     char *hname = jn_ld_string(ld, k, name, "a header name");
@@ -42,13 +118,17 @@ static bool jn_ld_header(struct jn_ld *ld, yaml_node_t *k, yaml_node_t *v, const
         jn_ld_error(ld, v, "%s: %s: %s", name, hname, err);
         return false;
     }
-    *kv = (struct jn_cfg_kv){hname, jn_ld_strdup(ld, value, strlen(value)), strlen(value)};
+    if (vars) {
+        *kv = (struct jn_cfg_kv){.name = hname};
+        return jn_ld_template(ld, v, name, hname, value, kv);
+    }
+    *kv = (struct jn_cfg_kv){hname, jn_ld_strdup(ld, value, strlen(value)), strlen(value), NULL};
     return kv->value != NULL;
 }
 
 /* Reads a mapping of header names to values into an array. */
 static bool jn_ld_headers(struct jn_ld *ld, yaml_node_t *node, const char *name, bool framing_ok,
-                          struct jn_cfg_kv **out, size_t *n)
+                          bool vars, struct jn_cfg_kv **out, size_t *n)
 {
     if (!jn_ld_expect(ld, node, YAML_MAPPING_NODE, name, "a mapping of header names to values"))
         return false;
@@ -63,7 +143,7 @@ static bool jn_ld_headers(struct jn_ld *ld, yaml_node_t *node, const char *name,
         jn_ld_map_pair(ld, node, i, &k, &v);
         if (v == NULL)
             break;
-        if (!jn_ld_header(ld, k, v, name, framing_ok, &kv[count]))
+        if (!jn_ld_header(ld, k, v, name, framing_ok, vars, &kv[count]))
             continue;
         names[count] = (struct jn_ld_name){kv[count].name, k};
         count++;
@@ -164,28 +244,32 @@ static void jn_ld_set_hdr_set(struct jn_ld *ld, const struct jn_ld_key *key, yam
                               void *obj)
 {
     struct jn_cfg_header_ops *ops = obj;
-    jn_ld_headers(ld, value, key->name, false, &ops->set, &ops->nset);
+    jn_ld_headers(ld, value, key->name, false, true, &ops->set, &ops->nset);
+    for (size_t i = 0; i < ops->nset; i++)
+        ops->templated |= ops->set[i].tmpl != NULL;
 }
 
 static void jn_ld_set_hdr_add(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
                               void *obj)
 {
     struct jn_cfg_header_ops *ops = obj;
-    jn_ld_headers(ld, value, key->name, false, &ops->add, &ops->nadd);
+    jn_ld_headers(ld, value, key->name, false, true, &ops->add, &ops->nadd);
+    for (size_t i = 0; i < ops->nadd; i++)
+        ops->templated |= ops->add[i].tmpl != NULL;
 }
 
 static void jn_ld_set_match_headers(struct jn_ld *ld, const struct jn_ld_key *key,
                                     yaml_node_t *value, void *obj)
 {
     struct jn_cfg_match *m = obj;
-    jn_ld_headers(ld, value, key->name, true, &m->headers, &m->nheaders);
+    jn_ld_headers(ld, value, key->name, true, false, &m->headers, &m->nheaders);
 }
 
 static void jn_ld_set_respond_headers(struct jn_ld *ld, const struct jn_ld_key *key,
                                       yaml_node_t *value, void *obj)
 {
     struct jn_cfg_respond *r = obj;
-    jn_ld_headers(ld, value, key->name, false, &r->headers, &r->nheaders);
+    jn_ld_headers(ld, value, key->name, false, false, &r->headers, &r->nheaders);
 }
 
 /* Query parameters are compared after decoding, so any text but NUL is fine. */
@@ -214,7 +298,7 @@ static void jn_ld_set_query(struct jn_ld *ld, const struct jn_ld_key *key, yaml_
             continue;
         }
         names[m->nquery] = (struct jn_ld_name){name, k};
-        m->query[m->nquery++] = (struct jn_cfg_kv){name, text, strlen(text)};
+        m->query[m->nquery++] = (struct jn_cfg_kv){name, text, strlen(text), NULL};
     }
     jn_ld_dups(ld, names, m->nquery, false, "query parameter");
 }
