@@ -4,6 +4,7 @@
  * are replaced. A disallowed origin's actual request still goes through,
  * without CORS fields: the browser is the one that enforces CORS. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -66,6 +67,8 @@ static bool is_scheme(const char *s, size_t len)
 static const char *host_port_error(const char *h)
 {
     size_t i = 0;
+    if (strchr(h, '*') != NULL)
+        return "has a '*' that is not a whole first label (write https://*.example.com)";
     if (h[0] == '[') {
         while (h[i] != '\0' && h[i] != ']')
             i++;
@@ -80,14 +83,12 @@ static const char *host_port_error(const char *h)
     }
     if (h[i] == ':') {
         size_t digits = strspn(h + i + 1, "0123456789");
-        if (digits == 0 || digits > 5)
+        if (digits == 0 || digits > 5 || strtol(h + i + 1, NULL, 10) > 65535)
             return "has an invalid port";
         i += 1 + digits;
     }
     if (h[i] == '/')
         return "has a path or a trailing slash (an origin is scheme://host[:port])";
-    if (h[i] == '*')
-        return "has a '*' that is not a whole first label (write https://*.example.com)";
     return h[i] == '\0' ? NULL : "has an invalid character (an origin is scheme://host[:port])";
 }
 
@@ -109,9 +110,12 @@ static const char *origin_error(struct jn_ld *ld, char *s)
     return host_port_error(host);
 }
 
+/* Upper case, as the route's methods: (browsers send GET for "get"). */
 static const char *method_error(struct jn_ld *ld, char *s)
 {
     (void)ld;
+    for (char *p = s; *p != '\0'; p++)
+        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
     return jn_ld_is_token(s, strlen(s)) ? NULL : "is not a valid method";
 }
 
@@ -188,12 +192,14 @@ static const char *join(struct jn_ld *ld, char *const *v, size_t n)
 static bool star_alone(struct jn_ld *ld, yaml_node_t *node, const char *name, char *const *v,
                        size_t n)
 {
+    /* Items with errors count too: ["*", "bad/"] is two items. */
+    size_t total = node != NULL && node->type == YAML_SEQUENCE_NODE ? jn_ld_seq_len(node) : n;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(v[i], "*") != 0)
             continue;
-        if (n > 1)
+        if (total > 1)
             jn_ld_error(ld, node, "%s: '*' must be the only item", name);
-        return n == 1;
+        return total == 1;
     }
     return false;
 }
@@ -225,12 +231,14 @@ static void *parse(struct jn_ld *ld, yaml_node_t *value)
     if (c == NULL)
         return NULL;
     c->max_age = 600000;
-    if (!jn_ld_map(ld, value, &table, c, found) || ld->nerrors != before)
+    if (!jn_ld_map(ld, value, &table, c, found))
         return NULL;
     c->any_origin = star_alone(ld, found[K_ORIGINS].value, "origins", c->origin_list,
                                c->norigin_list);
     c->any_method = star_alone(ld, found[K_METHODS].value, "methods", c->methods, c->nmethods);
     c->any_header = star_alone(ld, found[K_HEADERS].value, "headers", c->headers, c->nheaders);
+    if (ld->nerrors != before)
+        return NULL;
     if (c->nmethods == 0) {
         c->methods = default_methods;
         c->nmethods = JN_ARRAY_LEN(default_methods);
