@@ -48,7 +48,8 @@ struct jn_cfg_tmpl_part {
     bool var;
 };
 
-/* A header value with ${variables}, split at load (docs/policies.md). */
+/* A header value with ${variables}, split at load (docs/policies.md); the
+ * item's value keeps its source text. */
 struct jn_cfg_tmpl {
     struct jn_cfg_tmpl_part *parts;
     size_t nparts;
@@ -56,9 +57,8 @@ struct jn_cfg_tmpl {
 
 struct jn_cfg_kv {
     char *name;
-    char *value; /* literal (a template's source text when tmpl is set) */
+    char *value;
     size_t value_len;
-    struct jn_cfg_tmpl *tmpl; /* request/response_headers set and add only; NULL = literal */
 };
 
 /* set replaces any value of that name, add appends one, remove drops every one. */
@@ -69,6 +69,9 @@ struct jn_cfg_header_ops {
     size_t nadd;
     char **remove;
     size_t nremove;
+    /* One per set (add) item: its value split at its ${variables}, nparts 0
+     * when it has none (the item's value is then the literal). */
+    struct jn_cfg_tmpl *set_tmpl, *add_tmpl;
     bool templated; /* some set or add value has variables */
 };
 

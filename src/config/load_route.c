@@ -27,11 +27,11 @@ static bool jn_ld_is_variable(const char *s, size_t len)
     return len > 4 && memcmp(s, "jwt.", 4) == 0;
 }
 
-/* Splits value at its ${name} variables ($${ is a literal ${) into
- * kv->tmpl; a value without variables stays literal (kv->value, with its
- * $${ turned into ${), so it costs nothing per request. */
-static bool jn_ld_template(struct jn_ld *ld, yaml_node_t *v, const char *name, const char *hname,
-                           const char *value, struct jn_cfg_kv *kv)
+/* Splits value at its ${name} variables ($${ is a literal ${) into *tmpl.
+ * A value without variables gets nparts 0 and stays literal (kv->value,
+ * its $${ turned into ${), so that it costs nothing per request. */
+static bool jn_ld_template(struct jn_ld *ld, yaml_node_t *v, const char *name, struct jn_cfg_kv *kv,
+                           const char *value, struct jn_cfg_tmpl *tmpl)
 {
     size_t len = strlen(value), ndollar = 0;
     for (size_t i = 0; i < len; i++)
@@ -55,16 +55,17 @@ static bool jn_ld_template(struct jn_ld *ld, yaml_node_t *v, const char *name, c
         const char *end = strchr(value + i + 2, '}');
         if (end == NULL) {
             jn_ld_error(ld, v, "%s: %s: unterminated ${ (write $${ for a literal ${)", name,
-                        hname);
+                        kv->name);
             return false;
         }
         const char *var = value + i + 2;
         size_t vlen = (size_t)(end - var);
         if (!jn_ld_is_variable(var, vlen)) {
+            /* The value has no control characters (checked before). */
             jn_ld_error(ld, v,
-                        "%s: %s: unknown variable ${%s} (known: consumer, client_ip, "
+                        "%s: %s: unknown variable ${%.*s} (known: consumer, client_ip, "
                         "request_id, jwt.<claim>; $${ is a literal ${)",
-                        name, hname, jn_ld_quote(ld, var, vlen));
+                        name, kv->name, (int)JN_MIN(vlen, (size_t)64), var);
             return false;
         }
         if (at > from)
@@ -79,22 +80,20 @@ static bool jn_ld_template(struct jn_ld *ld, yaml_node_t *v, const char *name, c
     if (at > from)
         parts[n++] = (struct jn_cfg_tmpl_part){lit + from, at - from, false};
     if (nvars == 0) {
-        *kv = (struct jn_cfg_kv){kv->name, lit, at, NULL};
+        kv->value = lit;
+        kv->value_len = at;
         return true;
     }
-    kv->tmpl = jn_ld_calloc(ld, 1, sizeof(*kv->tmpl));
-    if (kv->tmpl == NULL)
-        return false;
-    *kv->tmpl = (struct jn_cfg_tmpl){parts, n};
+    *tmpl = (struct jn_cfg_tmpl){parts, n};
     kv->value = jn_ld_strdup(ld, value, len);
     kv->value_len = len;
     return kv->value != NULL;
 }
 
-/* Reads one header name (a token) and value into kv; vars: the value may
- * hold ${variables}. */
+/* Reads one header name (a token) and value into kv; with tmpl, the value
+ * may hold ${variables}. */
 static bool jn_ld_header(struct jn_ld *ld, yaml_node_t *k, yaml_node_t *v, const char *name,
-                         bool framing_ok, bool vars, struct jn_cfg_kv *kv)
+                         bool framing_ok, struct jn_cfg_kv *kv, struct jn_cfg_tmpl *tmpl)
 {
     const char *err;
     char *hname = jn_ld_string(ld, k, name, "a header name");
@@ -118,24 +117,28 @@ static bool jn_ld_header(struct jn_ld *ld, yaml_node_t *k, yaml_node_t *v, const
         jn_ld_error(ld, v, "%s: %s: %s", name, hname, err);
         return false;
     }
-    if (vars) {
+    if (tmpl != NULL) {
         *kv = (struct jn_cfg_kv){.name = hname};
-        return jn_ld_template(ld, v, name, hname, value, kv);
+        return jn_ld_template(ld, v, name, kv, value, tmpl);
     }
-    *kv = (struct jn_cfg_kv){hname, jn_ld_strdup(ld, value, strlen(value)), strlen(value), NULL};
+    *kv = (struct jn_cfg_kv){hname, jn_ld_strdup(ld, value, strlen(value)), strlen(value)};
     return kv->value != NULL;
 }
 
-/* Reads a mapping of header names to values into an array. */
+/* Reads a mapping of header names to values into an array; with tmpls,
+ * values may hold ${variables} (*tmpls: one template per item, and
+ * *templated is set when some item has a variable). */
 static bool jn_ld_headers(struct jn_ld *ld, yaml_node_t *node, const char *name, bool framing_ok,
-                          bool vars, struct jn_cfg_kv **out, size_t *n)
+                          struct jn_cfg_kv **out, size_t *n, struct jn_cfg_tmpl **tmpls,
+                          bool *templated)
 {
     if (!jn_ld_expect(ld, node, YAML_MAPPING_NODE, name, "a mapping of header names to values"))
         return false;
     size_t len = jn_ld_map_len(node);
     struct jn_ld_name *names = jn_ld_calloc(ld, len, sizeof(*names));
     struct jn_cfg_kv *kv = jn_ld_calloc(ld, len, sizeof(*kv));
-    if (names == NULL || kv == NULL)
+    struct jn_cfg_tmpl *t = tmpls != NULL ? jn_ld_calloc(ld, len, sizeof(*t)) : NULL;
+    if (names == NULL || kv == NULL || (tmpls != NULL && t == NULL))
         return false;
     size_t count = 0;
     for (size_t i = 0; i < len; i++) {
@@ -143,15 +146,19 @@ static bool jn_ld_headers(struct jn_ld *ld, yaml_node_t *node, const char *name,
         jn_ld_map_pair(ld, node, i, &k, &v);
         if (v == NULL)
             break;
-        if (!jn_ld_header(ld, k, v, name, framing_ok, vars, &kv[count]))
+        if (!jn_ld_header(ld, k, v, name, framing_ok, &kv[count], t ? &t[count] : NULL))
             continue;
         names[count] = (struct jn_ld_name){kv[count].name, k};
+        if (t != NULL && t[count].nparts > 0)
+            *templated = true;
         count++;
     }
     /* Header names are case-insensitive: X-A and x-a are the same header. */
     jn_ld_dups(ld, names, count, true, "header");
     *out = count ? kv : NULL;
     *n = count;
+    if (tmpls != NULL)
+        *tmpls = t;
     return true;
 }
 
@@ -244,32 +251,30 @@ static void jn_ld_set_hdr_set(struct jn_ld *ld, const struct jn_ld_key *key, yam
                               void *obj)
 {
     struct jn_cfg_header_ops *ops = obj;
-    jn_ld_headers(ld, value, key->name, false, true, &ops->set, &ops->nset);
-    for (size_t i = 0; i < ops->nset; i++)
-        ops->templated |= ops->set[i].tmpl != NULL;
+    jn_ld_headers(ld, value, key->name, false, &ops->set, &ops->nset, &ops->set_tmpl,
+                  &ops->templated);
 }
 
 static void jn_ld_set_hdr_add(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
                               void *obj)
 {
     struct jn_cfg_header_ops *ops = obj;
-    jn_ld_headers(ld, value, key->name, false, true, &ops->add, &ops->nadd);
-    for (size_t i = 0; i < ops->nadd; i++)
-        ops->templated |= ops->add[i].tmpl != NULL;
+    jn_ld_headers(ld, value, key->name, false, &ops->add, &ops->nadd, &ops->add_tmpl,
+                  &ops->templated);
 }
 
 static void jn_ld_set_match_headers(struct jn_ld *ld, const struct jn_ld_key *key,
                                     yaml_node_t *value, void *obj)
 {
     struct jn_cfg_match *m = obj;
-    jn_ld_headers(ld, value, key->name, true, false, &m->headers, &m->nheaders);
+    jn_ld_headers(ld, value, key->name, true, &m->headers, &m->nheaders, NULL, NULL);
 }
 
 static void jn_ld_set_respond_headers(struct jn_ld *ld, const struct jn_ld_key *key,
                                       yaml_node_t *value, void *obj)
 {
     struct jn_cfg_respond *r = obj;
-    jn_ld_headers(ld, value, key->name, false, false, &r->headers, &r->nheaders);
+    jn_ld_headers(ld, value, key->name, false, &r->headers, &r->nheaders, NULL, NULL);
 }
 
 /* Query parameters are compared after decoding, so any text but NUL is fine. */
@@ -298,7 +303,7 @@ static void jn_ld_set_query(struct jn_ld *ld, const struct jn_ld_key *key, yaml_
             continue;
         }
         names[m->nquery] = (struct jn_ld_name){name, k};
-        m->query[m->nquery++] = (struct jn_cfg_kv){name, text, strlen(text), NULL};
+        m->query[m->nquery++] = (struct jn_cfg_kv){name, text, strlen(text)};
     }
     jn_ld_dups(ld, names, m->nquery, false, "query parameter");
 }

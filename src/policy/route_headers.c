@@ -18,13 +18,13 @@ static bool value_ok(struct jn_slice v)
     return true;
 }
 
-/* The value of kv for s: its literal, or its template expanded into s->arena.
+/* The value of kv for s: its literal, or its template t expanded into s->arena.
  * Returns false when a variable has no value (or an empty one), holds a
  * control character, or memory ran out: the field is then left out. */
-static bool expand(struct jn_stream *s, const struct jn_cfg_kv *kv, struct jn_slice *out)
+static bool expand(struct jn_stream *s, const struct jn_cfg_kv *kv, const struct jn_cfg_tmpl *t,
+                   struct jn_slice *out)
 {
-    const struct jn_cfg_tmpl *t = kv->tmpl;
-    if (t == NULL) {
+    if (t->nparts == 0) {
         *out = (struct jn_slice){kv->value, kv->value_len};
         return true;
     }
@@ -71,13 +71,13 @@ int jn_route_headers_apply(struct jn_stream *s, struct jn_fields *f,
      * X-Consumer itself when no consumer was identified. */
     for (size_t i = 0; i < ops->nset && rc == 0; i++) {
         const struct jn_cfg_kv *kv = &ops->set[i];
-        if (expand(s, kv, &v))
+        if (expand(s, kv, &ops->set_tmpl[i], &v))
             rc = jn_fields_set(f, cs(kv->name), v);
         else
             jn_fields_remove(f, kv->name);
     }
     for (size_t i = 0; i < ops->nadd && rc == 0; i++)
-        if (expand(s, &ops->add[i], &v))
+        if (expand(s, &ops->add[i], &ops->add_tmpl[i], &v))
             rc = jn_fields_add(f, cs(ops->add[i].name), v);
     return rc;
 }
