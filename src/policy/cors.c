@@ -325,8 +325,10 @@ static enum jn_filter_verdict answer_preflight(struct jn_stream *s, const struct
                                                const struct cors_state *st, struct jn_fields *f,
                                                struct jn_slice method)
 {
-    if (st->origin == NULL || !method_allowed(c, method))
-        return jn_policy_reject(s, 403, "cors: origin or method not allowed", NULL, 0);
+    if (st->origin == NULL)
+        return jn_policy_reject(s, 403, "cors: origin not allowed", NULL, 0);
+    if (!method_allowed(c, method))
+        return jn_policy_reject(s, 403, "cors: method not allowed", NULL, 0);
     struct jn_http_field out[40];
     struct jn_fields rf = {out, 0, JN_ARRAY_LEN(out)};
     jn_fields_add(&rf, cs("Access-Control-Allow-Origin"), allow_origin(c, st));

@@ -161,6 +161,19 @@ def test_max_headers_counts_the_fields_as_sent(junction, backends):
     assert len(b.received) == 2
 
 
+def test_max_headers_over_http2_counts_the_regular_fields_and_host(junction, backends):
+    (b,) = backends(1)
+    j = junction(cfg(b, "{ max_headers: 10 }"))
+    c = H2Client(j.port)
+    try:
+        nine = [("x-f%d" % i, "v") for i in range(9)]  # + host from :authority = 10
+        assert c.get("/limited", headers=nine).status == 200
+        assert c.get("/limited", headers=nine + [("x-more", "v")]).status == 431
+    finally:
+        c.close()
+    assert len(b.received) == 1
+
+
 def test_max_url_length_is_the_target_as_sent(junction, backends):
     (b,) = backends(1)
     j = junction(cfg(b, "{ max_url_length: 64 }"))
