@@ -22,7 +22,7 @@ void jn_body_free(struct jn_body *b)
 
 static int emit(struct jn_body *b, struct jn_buf *dst, const char *p, size_t n)
 {
-    if (b->limit != 0 && n > b->limit - b->moved) { /* moved never passes limit */
+    if (b->limit != 0 && b->moved + n > b->limit) {
         b->too_big = true;
         return JN_ETOOBIG;
     }

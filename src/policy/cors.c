@@ -388,6 +388,11 @@ static bool starts_with_nocase(struct jn_slice s, const char *prefix)
     return s.len >= n && strncasecmp(s.ptr, prefix, n) == 0;
 }
 
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
 /* Whether some Vary field already names Origin (or is "*"). */
 static bool varies_by_origin(const struct jn_fields *f)
 {
@@ -400,9 +405,9 @@ static bool varies_by_origin(const struct jn_fields *f)
             while (end < v.len && v.ptr[end] != ',')
                 end++;
             struct jn_slice item = {v.ptr + at, end - at};
-            while (item.len > 0 && (item.ptr[0] == ' ' || item.ptr[0] == '\t'))
+            while (item.len > 0 && is_space(item.ptr[0]))
                 item.ptr++, item.len--;
-            while (item.len > 0 && (item.ptr[item.len - 1] == ' ' || item.ptr[item.len - 1] == '\t'))
+            while (item.len > 0 && is_space(item.ptr[item.len - 1]))
                 item.len--;
             if (jn_slice_ieq(item, "origin") || jn_slice_ieq(item, "*"))
                 return true;

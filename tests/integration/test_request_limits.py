@@ -7,7 +7,7 @@ import socket
 import subprocess
 
 from conftest import BIN, read_head, recv_until_close
-from h2client import H2Client
+from h2client import H2Backend, H2Client
 
 
 def cfg(b, limits):
@@ -138,6 +138,35 @@ def test_http2_content_length_over_the_limit_is_413(junction, backends):
     finally:
         c.close()
     assert b.received == []
+
+
+def test_an_h2c_upstream_never_gets_the_end_of_a_body_past_the_limit(junction):
+    up = H2Backend()
+    try:
+        j = junction("""
+workers: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:{port}
+upstreams:
+  h2:
+    protocol: h2c
+    servers: [ { address: 127.0.0.1:%d } ]
+routes:
+  - name: r
+    match: { path_prefix: / }
+    upstream: h2
+    policies:
+      - request_limits: { max_body_size: 8k }
+""" % up.port)
+        head = b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        resp = raw(j.port, head + chunked([b"a" * 3000] * 4))
+        assert status_of(resp) == 413, resp
+        close = head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+        assert status_of(raw(j.port, close + chunked([b"a" * 3000] * 2))) == 200
+        assert [x["body_len"] for x in up.received] == [6000]
+    finally:
+        up.close()
 
 
 def head_with(n, target=b"/limited"):
