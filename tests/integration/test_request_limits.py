@@ -5,6 +5,7 @@ import http.client
 import json
 import socket
 import subprocess
+import threading
 
 from conftest import BIN, read_head, recv_until_close
 from h2client import H2Backend, H2Client
@@ -99,6 +100,44 @@ def test_chunked_body_crossing_the_limit_is_413_and_never_completes_upstream(jun
     assert [x["body_len"] for x in b.received] == [6000]
     log = [l for l in j.access_lines() if l.get("status") == 413]
     assert len(log) == 1
+
+
+def test_a_body_passing_the_limit_after_the_response_began_cuts_the_exchange(junction,
+                                                                            raw_server):
+    got = []
+    closed = threading.Event()
+
+    def behave(srv, c):
+        data = read_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        while True:  # an early answer, then the rest of the body as it comes
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        got.append(data)
+        closed.set()
+
+    u = raw_server(behave)
+    j = junction(cfg(u, "{ max_body_size: 4k }"))
+    s = socket.create_connection(("127.0.0.1", j.port), timeout=10)
+    s.sendall(b"POST /limited HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+              b"%x\r\n%s\r\n" % (1000, b"a" * 1000))
+    seen = b""
+    while b"hello" not in seen:
+        chunk = s.recv(65536)
+        assert chunk, seen
+        seen += chunk
+    assert seen.startswith(b"HTTP/1.1 200 "), seen
+    try:
+        s.sendall(chunked([b"b" * 2500] * 2))
+    except OSError:
+        pass
+    rest = recv_until_close(s)  # cut: no 413, no end of the chunked response
+    assert b"413" not in rest and not (seen + rest).endswith(b"0\r\n\r\n"), rest
+    assert closed.wait(10)
+    assert not got[0].endswith(b"0\r\n\r\n")  # the upstream's request never ended
+    assert got[0].count(b"b") < 5000
 
 
 def test_chunked_body_exactly_at_the_limit_passes(junction, backends):
