@@ -10,6 +10,8 @@
  * route's chain runs in the order its policies: lists give. */
 static const struct jn_policy_ops *const registry[] = {
     &jn_policy_ip_filter,
+    &jn_policy_rate_limit,
+    &jn_policy_concurrency_limit,
 };
 
 const struct jn_policy_ops *jn_policy_find(const char *name)
