@@ -430,3 +430,75 @@ def test_many_distinct_keys_keep_memory_bounded(junction, backends):
     after = rss_kb(j.proc.pid)
     print("VmRSS", before, after)
     assert after - before < 1536, (before, after)
+
+
+def test_fields_ride_on_later_policies_refusals_and_junction_s_own_errors(junction, backends):
+    (b,) = backends(1)
+    routes = """
+  - name: denied
+    match: { path_prefix: /denied }
+    upstream: app
+    policies:
+      - rate_limit: { limit: 3, window: 1h }
+      - ip_filter: { deny: [127.0.0.0/8] }
+  - name: down
+    match: { path_prefix: /down }
+    upstream: nowhere
+    policies:
+      - rate_limit: { limit: 3, window: 1h }
+"""
+    top = "  nowhere:\n    servers: [ { address: 127.0.0.1:1 } ]\n"
+    j = junction(cfg(b, top=top, routes=routes), nports=2)
+    r, data = get(j.port, "/denied")
+    assert r.status == 403 and json.loads(data)["error"] == "forbidden"
+    assert r.getheader("RateLimit-Remaining") == "2" and r.getheader("RateLimit-Limit") == "3"
+    r, _ = get(j.port, "/down")
+    assert r.status == 502
+    assert r.getheader("RateLimit-Remaining") == "2"
+    assert b.received == []
+
+
+# ---- HTTP/2 ----
+
+def test_http2_streams_are_counted_and_reset_streams_release_their_place(junction, backends):
+    from h2client import H2Client
+    Hold = holding_handler()
+    (b,) = backends(1, handler=Hold)
+    b.held = b.waiting = 0
+    routes = """
+  - name: counted
+    match: { path_prefix: /counted }
+    upstream: app
+    policies:
+      - rate_limit: { limit: 3, window: 1h }
+  - name: held
+    match: { path_prefix: /held }
+    upstream: app
+    policies:
+      - concurrency_limit: { max: 2 }
+"""
+    j = junction(cfg(b, routes=routes), nports=2)
+    Hold.gate.set()
+    c = H2Client(j.port)
+    sids = [c.request(path="/counted") for _ in range(4)]
+    c.pump(lambda: all(c.responses[s].done for s in sids))
+    got = sorted((c.responses[s].status, c.responses[s].headers["ratelimit-remaining"])
+                 for s in sids)
+    assert got == [(200, "0"), (200, "1"), (200, "2"), (429, "0")]
+    # Two streams held upstream take both places; resetting them frees them.
+    Hold.gate.clear()
+    b.held = 0
+    held = [c.request(path="/held") for _ in range(2)]
+    wait_for(lambda: b.held == 2, what="two streams held")
+    assert c.get("/held").status == 429
+    for s in held:
+        c.conn.reset_stream(s)
+    c.flush()
+    # RST_STREAM frames come before the next HEADERS on the connection, so
+    # the places are free when it arrives: the third stream is held (its place was freed): it ends when the gate opens.
+    sid = c.request(path="/held")
+    wait_for(lambda: b.held == 3, what="the third stream held, not refused")
+    Hold.gate.set()
+    c.pump(lambda: c.responses[sid].done)
+    assert c.responses[sid].status == 200
+    c.close()
