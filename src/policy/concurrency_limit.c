@@ -28,8 +28,9 @@ struct cl_state {
 enum { K_MAX, K_KEY, K_STATUS, K_MAX_KEYS };
 
 static const struct jn_ld_key keys[] = {
-    [K_MAX] = { .name = "max", .set = jn_ld_set_u32, .offset = offsetof(struct concurrency_limit, max),
-                .min = 1, .max = 1000000000, .required = true },
+    [K_MAX] = { .name = "max", .set = jn_ld_set_u32,
+                .offset = offsetof(struct concurrency_limit, max), .min = 1, .max = 1000000000,
+                .required = true },
     [K_KEY] = JN_LD_KEY("key", jn_limit_set_by, offsetof(struct concurrency_limit, by)),
     [K_STATUS] = JN_LD_NUM("status", jn_ld_set_u16, offsetof(struct concurrency_limit, status), 429,
                            503),

@@ -23,7 +23,8 @@ void jn_limit_set_by(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t 
     else if (strcmp(s, "route") == 0)
         *by = (struct jn_limit_by){ JN_LIMIT_BY_ROUTE, NULL };
     else if (strncmp(s, HEADER_PREFIX, plen) == 0 && jn_ld_is_token(s + plen, strlen(s + plen)))
-        *by = (struct jn_limit_by){ JN_LIMIT_BY_HEADER, jn_ld_strdup(ld, s + plen, strlen(s + plen)) };
+        *by = (struct jn_limit_by){ JN_LIMIT_BY_HEADER,
+                                    jn_ld_strdup(ld, s + plen, strlen(s + plen)) };
     else
         jn_ld_error(ld, value, "%s: %s is not one of client_ip, consumer, route, header:NAME",
                     key->name, jn_ld_quote(ld, s, strlen(s)));

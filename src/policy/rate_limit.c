@@ -44,14 +44,17 @@ struct rl_state {
 enum { K_LIMIT, K_WINDOW, K_KEY, K_ALGORITHM, K_BURST, K_MAX_KEYS };
 
 static const struct jn_ld_key keys[] = {
-    [K_LIMIT] = { .name = "limit", .set = jn_ld_set_u32, .offset = offsetof(struct rate_limit, limit),
-                  .min = 1, .max = 1000000000, .required = true },
+    [K_LIMIT] = { .name = "limit", .set = jn_ld_set_u32,
+                  .offset = offsetof(struct rate_limit, limit), .min = 1, .max = 1000000000,
+                  .required = true },
     [K_WINDOW] = { .name = "window", .set = jn_ld_set_duration,
                    .offset = offsetof(struct rate_limit, window_ms), .min = 1000,
                    .max = MAX_WINDOW_MS, .required = true },
     [K_KEY] = JN_LD_KEY("key", jn_limit_set_by, offsetof(struct rate_limit, by)),
-    [K_ALGORITHM] = JN_LD_KEY("algorithm", jn_ld_set_string, offsetof(struct rate_limit, algorithm)),
-    [K_BURST] = JN_LD_NUM("burst", jn_ld_set_u32, offsetof(struct rate_limit, burst), 1, 1000000000),
+    [K_ALGORITHM] =
+        JN_LD_KEY("algorithm", jn_ld_set_string, offsetof(struct rate_limit, algorithm)),
+    [K_BURST] =
+        JN_LD_NUM("burst", jn_ld_set_u32, offsetof(struct rate_limit, burst), 1, 1000000000),
     [K_MAX_KEYS] = JN_LD_NUM("max_keys", jn_ld_set_u32, offsetof(struct rate_limit, max_keys), 1,
                              MAX_KEYS),
 };
@@ -68,7 +71,8 @@ static void rl_free(void *conf)
 static bool check(struct jn_ld *ld, struct rate_limit *rl, const struct jn_ld_found *found)
 {
     if (found[K_ALGORITHM].value != NULL && rl->algorithm != NULL &&
-        strcmp(rl->algorithm, "sliding_window") != 0 && strcmp(rl->algorithm, "token_bucket") != 0) {
+        strcmp(rl->algorithm, "sliding_window") != 0 &&
+        strcmp(rl->algorithm, "token_bucket") != 0) {
         jn_ld_error(ld, found[K_ALGORITHM].value,
                     "algorithm: %s is not one of sliding_window, token_bucket",
                     jn_ld_quote(ld, rl->algorithm, strlen(rl->algorithm)));
@@ -125,8 +129,8 @@ static void *parse(struct jn_ld *ld, yaml_node_t *value)
         return NULL;
     uint64_t w = rl->window_ms / 1000;
     if (rl->token_bucket)
-        snprintf(rl->policy_item, sizeof(rl->policy_item), "%" PRIu32 ";w=%" PRIu64 ";burst=%" PRIu32,
-                 rl->limit, w, rl->burst);
+        snprintf(rl->policy_item, sizeof(rl->policy_item),
+                 "%" PRIu32 ";w=%" PRIu64 ";burst=%" PRIu32, rl->limit, w, rl->burst);
     else
         snprintf(rl->policy_item, sizeof(rl->policy_item), "%" PRIu32 ";w=%" PRIu64, rl->limit, w);
     /* The counters live as long as the snapshot (the loader calls ops->free). */
@@ -191,7 +195,8 @@ static void publish(struct jn_stream *s, const struct rate_limit *rl, const stru
 {
     char buf[24];
     uint64_t best;
-    if (!read_u64(jn_stream_var_get(s, VAR("ratelimit.remaining")), &best) || st->remaining < best) {
+    if (!read_u64(jn_stream_var_get(s, VAR("ratelimit.remaining")), &best) ||
+        st->remaining < best) {
         jn_stream_var_set(s, "ratelimit.remaining", number(buf, sizeof(buf), st->remaining));
         jn_stream_var_set(s, "ratelimit.limit", number(buf, sizeof(buf), st->limit));
     }

@@ -494,8 +494,8 @@ def test_http2_streams_are_counted_and_reset_streams_release_their_place(junctio
     for s in held:
         c.conn.reset_stream(s)
     c.flush()
-    # RST_STREAM frames come before the next HEADERS on the connection, so
-    # the places are free when it arrives: the third stream is held (its place was freed): it ends when the gate opens.
+    # The RST_STREAM frames come before the next HEADERS on the connection,
+    # so both places are free when it arrives: it is held, not refused.
     sid = c.request(path="/held")
     wait_for(lambda: b.held == 3, what="the third stream held, not refused")
     Hold.gate.set()

@@ -363,7 +363,8 @@ Test(limit_config, good_settings_load)
 
 Test(limit_config, bad_settings_are_reported_with_positions)
 {
-    cr_assert_not(loads("      - rate_limit: { window: 1s }\n", "t.yaml:7:21: missing required key 'limit'"));
+    cr_assert_not(loads("      - rate_limit: { window: 1s }\n",
+                        "t.yaml:7:21: missing required key 'limit'"));
     cr_assert_not(loads("      - rate_limit: { limit: 10, window: 1s, key: ip }\n",
                         "key: 'ip' is not one of client_ip, consumer, route, header:NAME"));
     cr_assert_not(loads("      - rate_limit: { limit: 10, window: 1s, key: \"header:\" }\n",
