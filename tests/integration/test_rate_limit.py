@@ -502,3 +502,28 @@ def test_http2_streams_are_counted_and_reset_streams_release_their_place(junctio
     c.pump(lambda: c.responses[sid].done)
     assert c.responses[sid].status == 200
     c.close()
+
+
+def test_configuration_errors_are_reported_with_positions(tmp_path, backends):
+    import subprocess
+    from conftest import BIN
+    (b,) = backends(1)
+    text = cfg(b, """
+      - rate_limit: { limit: 10, window: 1s, key: ip }
+      - rate_limit: { limit: 10, window: 1s, algorithm: sliding_window, burst: 3 }
+      - rate_limit: { limit: 10, window: 2500ms }
+      - concurrency_limit: { max: 2, status: 502 }
+""").replace("{port0}", "1").replace("{port1}", "2")
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    r = subprocess.run([BIN, "check", "-c", str(p)], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    for want in ("key: 'ip' is not one of client_ip, consumer, route, header:NAME",
+                 "burst: only used by algorithm: token_bucket",
+                 "window: must be a whole number of seconds",
+                 "status"):
+        assert want in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 4, r.stderr
+    for line in lines:
+        assert line.startswith(str(p) + ":"), line
