@@ -16,6 +16,8 @@ static const struct jn_policy_ops *const registry[] = {
     &jn_policy_jwt,
     &jn_policy_request_limits,
     &jn_policy_cors,
+    &jn_policy_rate_limit,
+    &jn_policy_concurrency_limit,
 };
 
 const struct jn_policy_ops *jn_policy_find(const char *name)
