@@ -42,8 +42,8 @@ RATE = "      - rate_limit: { limit: 100000000, window: 1s, key: consumer, algor
 POLICIES = {
     "no policies": "",
     "key_auth + rate_limit": "    policies:\n      - key_auth: {}\n" + RATE,
-    "jwt RS256 + rate_limit": ("    policies:\n      - jwt: {{ algorithms: [RS256], jwks_file: {jwks},"
-                               " issuer: bench, consumer_claim: sub }}\n" + RATE),
+    "jwt RS256 + rate_limit": ("    policies:\n      - jwt: { algorithms: [RS256], jwks_file: JWKS,"
+                               " issuer: bench, consumer_claim: sub }\n" + RATE),
 }
 
 
@@ -85,7 +85,7 @@ def variants(tmp, backend_ports, port=8080):
     out = []
     for name, pol in POLICIES.items():
         text = HEAD.format(port=port, key=API_KEY, b0=backend_ports[0], b1=backend_ports[1])
-        text += pol.format(jwks=jwks)
+        text += pol.replace("JWKS", jwks)
         cfg = os.path.join(tmp, f"policy-{name.split()[0]}.yaml")
         with open(cfg, "w") as f:
             f.write(text)
