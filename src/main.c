@@ -70,6 +70,7 @@ static int run(struct jn_config *cfg)
     }
     if (jn_health_start(cfg) != 0) {
         jn_log(JN_LOG_ERR, "cannot start the health check thread");
+        jn_offload_stop();
         jn_workers_shutdown();
         jn_pools_destroy();
         return 1;

@@ -62,7 +62,9 @@ void jn_offload_stop(void)
     pthread_mutex_unlock(&lock);
     for (unsigned i = 0; i < nthreads; i++)
         pthread_join(threads[i], NULL);
+    pthread_mutex_lock(&lock);
     nthreads = 0;
+    pthread_mutex_unlock(&lock);
 }
 
 void jn_offload(struct jn_task *t)

@@ -71,15 +71,10 @@ static void ip_text(const struct jn_ip *ip, char *out, size_t cap)
 
 void jn_client_addr_resolve(struct jn_stream *s, const struct jn_fields *f)
 {
+    /* jn_stream_new set the peer: only a trusted peer can change it. */
     const struct jn_config *cfg = s->gen->cfg;
-    const char *peer = s->client->peer;
-    size_t n = strlen(peer);
-    memcpy(s->client_ip, peer, JN_MIN(n + 1, sizeof(s->client_ip)));
-    s->client_ip[sizeof(s->client_ip) - 1] = '\0';
-    s->client_addr = s->client->peer_ip;
-    if (s->client_addr.family == 0)
-        return; /* a unix socket, one day: no address to judge */
-    if (cfg->ntrusted_proxies == 0 || !trusted(cfg, &s->client_addr))
+    if (s->client_addr.family == 0 || cfg->ntrusted_proxies == 0 ||
+        !trusted(cfg, &s->client_addr))
         return;
     if (from_forwarded(cfg, f, &s->client_addr))
         ip_text(&s->client_addr, s->client_ip, sizeof(s->client_ip));

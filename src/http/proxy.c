@@ -329,6 +329,10 @@ struct jn_stream *jn_stream_new(struct jn_client *c, const struct jn_front_ops *
     }
     s->client = c;
     s->front = front;
+    /* The peer until jn_client_addr_resolve says otherwise: early
+     * rejections are logged with it too. */
+    s->client_addr = c->peer_ip;
+    memcpy(s->client_ip, c->peer, sizeof(s->client_ip));
     s->tls_client_subject = c->tls_subject;
     s->gen = c->worker->gen;
     s->gen->users++;
@@ -475,7 +479,7 @@ static int hold_head(struct jn_stream *s, struct jn_fields *f, const struct jn_h
     s->req.host = strip_port(s->req.authority);
     h->method = s->req.method;
     h->host = s->req.authority;
-    h->target = (struct jn_slice){s->path, strlen(s->path)};
+    h->target = (struct jn_slice){ s->path, strlen(s->path) };
     s->held = h;
     s->held_nfields = f->n;
     return 0;
@@ -483,7 +487,14 @@ static int hold_head(struct jn_stream *s, struct jn_fields *f, const struct jn_h
 
 void jn_proxy_resume(struct jn_stream *s)
 {
-    struct jn_fields f = {s->fields, s->held_nfields, s->fields_cap};
+    struct jn_fields f = { s->fields, s->held_nfields, s->fields_cap };
+    if (s->h2 == NULL && s->phase == JN_STREAM_REQ_HEAD && (s->client->eof || s->client->hup)) {
+        /* The HTTP/1.1 client left during the pause: the request is not
+         * sent on its behalf (nginx's default; logged as 499). */
+        s->error = "client closed request";
+        s->front->abort(s);
+        return;
+    }
     s->req.fields = s->fields;
     s->req.nfields = f.n;
     if (s->phase == JN_STREAM_REQ_HEAD) {

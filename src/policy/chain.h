@@ -74,8 +74,9 @@ void jn_chain_resume(struct jn_stream *s);
 void jn_chain_end(struct jn_stream *s);
 
 /* Answers the request from a policy: the JSON error body with the request id,
- * the extra fields (RateLimit-*, WWW-Authenticate...), and the response
- * hooks of the policies before this one (CORS headers on a 401). Returns
+ * the extra fields (WWW-Authenticate...), and the response hooks of the
+ * policies that ran, this one included (CORS headers on a 401, this
+ * rate limit's RateLimit-* on its own 429). Returns
  * JN_FILTER_RESPOND, for `return jn_policy_reject(...)`. */
 enum jn_filter_verdict jn_policy_reject(struct jn_stream *s, uint16_t status, const char *msg,
                                         const struct jn_http_field *extra, size_t nextra);
