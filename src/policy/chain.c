@@ -10,6 +10,7 @@
  * route's chain runs in the order its policies: lists give. */
 static const struct jn_policy_ops *const registry[] = {
     &jn_policy_ip_filter,
+    &jn_policy_forward_auth,
 };
 
 const struct jn_policy_ops *jn_policy_find(const char *name)

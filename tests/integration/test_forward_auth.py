@@ -1,0 +1,490 @@
+"""forward_auth: an authorisation service asked about every request, through
+the real binary, with a test authorisation service (http.server) started by
+each test: what it receives, what a 2xx lets through, what any other answer
+gives the client, failures, bodies waiting behind the pause (HTTP/1.1 and
+HTTP/2), cancellation, pipelining, concurrency and configuration errors."""
+import http.client
+import http.server
+import json
+import re
+import socket
+import socketserver
+import subprocess
+import threading
+
+import pytest
+
+from conftest import BIN, EchoHandler, free_port, read_head, recv_until_close, wait_for
+from h2client import H2Client
+
+
+class AuthHandler(http.server.BaseHTTPRequestHandler):
+    """Decides by the original URI (X-Forwarded-Uri), as a real service
+    decides by the credentials; records every request it receives."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        rec = {"path": self.path, "method": self.command,
+               "headers": [[k, v] for k, v in self.headers.items()]}
+        self.server.received.append(rec)
+        self.server.peers.add(self.client_address[1])
+        uri = self.headers.get("X-Forwarded-Uri", "")
+        auth = self.headers.get("Authorization", "")
+        if uri.startswith("/deny401"):
+            self.answer(401, [("WWW-Authenticate", 'Bearer realm="api"'),
+                              ("Content-Type", "text/plain"), ("X-Auth-Reason", "expired")],
+                        b"token expired\n")
+        elif uri.startswith("/deny403"):
+            self.answer(403, [("Content-Type", "application/json")], b'{"why": "not yours"}')
+        elif uri.startswith("/login"):
+            self.answer(302, [("Location", "https://login.example/?back=/login"),
+                              ("Set-Cookie", "state=xyz; Path=/"), ("Set-Cookie", "n=1")], b"")
+        elif uri.startswith("/hang"):
+            self.server.hung.wait(30)
+            self.answer(200, [], b"")
+        elif uri.startswith("/anon"):
+            self.answer(200, [("X-Other", "x")], b"")
+        elif uri.startswith("/chunked"):
+            self.send_response(200)
+            self.send_header("X-User-Id", "chunky")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"5\r\nhello\r\n0\r\n\r\n")
+        else:
+            user = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else "alice"
+            self.answer(200, [("X-User-Id", user), ("X-User-Groups", "admins"),
+                              ("X-User-Groups", "ops"), ("X-Other", "not copied")], b"ok")
+
+    def answer(self, status, fields, body):
+        self.send_response(status)
+        for k, v in fields:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class AuthServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), AuthHandler)
+        self.port = self.server_address[1]
+        self.received = []
+        self.peers = set()
+        self.hung = threading.Event()
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.hung.set()
+        self.shutdown()
+        self.server_close()
+
+
+@pytest.fixture
+def auth():
+    made = []
+
+    def make():
+        s = AuthServer()
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def cfg(backend_port, auth_port, fa="", routes=None, upstream_extra=""):
+    fa = fa or ("upstream: auth, path: /check, copy_request_headers: [Authorization, Cookie], "
+                "copy_response_headers: [X-User-Id, X-User-Groups], timeout: 2s")
+    routes = routes or """
+  - name: api
+    match: { path_prefix: / }
+    upstream: app
+    policies:
+      - forward_auth: { %s }
+""" % fa
+    return """
+workers: 2
+listeners:
+  - name: public
+    address: 127.0.0.1:{port}
+access_log: { path: stdout, format: json }
+upstreams:
+  app:
+    servers: [ { address: 127.0.0.1:%d } ]
+  auth:
+    servers: [ { address: 127.0.0.1:%d } ]
+%s
+routes:
+%s
+""" % (backend_port, auth_port, upstream_extra, routes)
+
+
+def request(port, method="GET", path="/", headers=None, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r, data
+
+
+def field_values(rec, name):
+    return [v for k, v in rec["headers"] if k.lower() == name.lower()]
+
+
+def test_allowed_request_gets_the_service_fields_and_never_the_forged_ones(junction, backends,
+                                                                            auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port))
+    r, data = request(j.port, path="/api/items", headers={
+        "Authorization": "Bearer bob", "X-User-Id": "mallory", "x-user-groups": "root"})
+    assert r.status == 200, data
+    rec = json.loads(data)
+    assert field_values(rec, "X-User-Id") == ["bob"]
+    assert field_values(rec, "X-User-Groups") == ["admins", "ops"]
+    assert field_values(rec, "X-Other") == []
+    # The service's answer had no such field: the client's copy still goes.
+    r, data = request(j.port, path="/anon", headers={"X-User-Id": "mallory"})
+    assert r.status == 200
+    assert field_values(json.loads(data), "X-User-Id") == []
+    # A chunked 2xx answer is fine too.
+    r, data = request(j.port, path="/chunked")
+    assert r.status == 200
+    assert field_values(json.loads(data), "X-User-Id") == ["chunky"]
+
+
+def test_what_the_service_receives(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port, fa="upstream: auth, path: '/check?app=shop', "
+                     "copy_request_headers: [Authorization, Cookie]"))
+    r, data = request(j.port, "POST", "/a/../api//x?q=1&r=%20", body=b"secret body",
+                      headers={"Host": "shop.example", "Authorization": "Basic YTpi",
+                               "Cookie": "sid=1", "X-Secret": "no", "X-Forwarded-For": "6.6.6.6"})
+    assert r.status == 200
+    rid = r.getheader("X-Request-Id")
+    (rec,) = a.received
+    assert rec["method"] == "GET" and rec["path"] == "/check?app=shop"
+    h = {k.lower(): v for k, v in rec["headers"]}
+    assert h["host"] == "127.0.0.1:%d" % a.port
+    assert h["x-forwarded-method"] == "POST"
+    assert h["x-forwarded-proto"] == "http"
+    assert h["x-forwarded-host"] == "shop.example"
+    assert h["x-forwarded-uri"] == "/api/x?q=1&r=%20"
+    assert h["x-forwarded-for"] == "127.0.0.1"  # the peer is not a trusted proxy
+    assert h["x-request-id"] == rid
+    assert h["authorization"] == "Basic YTpi" and h["cookie"] == "sid=1"
+    assert "x-secret" not in h
+    assert "content-length" not in h and "transfer-encoding" not in h
+    # The upstream got the body.
+    assert json.loads(data)["body"] == "secret body"
+
+
+def test_a_401_goes_back_with_its_challenge_and_body(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port))
+    r, data = request(j.port, path="/deny401")
+    assert r.status == 401
+    assert data == b"token expired\n"
+    assert r.getheader("WWW-Authenticate") == 'Bearer realm="api"'
+    assert r.getheader("Content-Type") == "text/plain"
+    assert r.getheader("X-Auth-Reason") == "expired"
+    assert r.getheader("X-Request-Id")
+    assert r.getheader("Content-Length") == str(len(data))
+    r, data = request(j.port, path="/deny403")
+    assert r.status == 403 and data == b'{"why": "not yours"}'
+    assert r.getheader("Content-Type") == "application/json"
+    assert b.received == []
+
+
+def test_a_redirect_passes_with_location_and_cookies(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port))
+    c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=20)
+    c.request("GET", "/login")
+    r = c.getresponse()
+    assert r.status == 302 and r.read() == b""
+    assert r.getheader("Location") == "https://login.example/?back=/login"
+    assert r.msg.get_all("Set-Cookie") == ["state=xyz; Path=/", "n=1"]
+    # The connection goes on: the next request on it is served.
+    c.request("GET", "/api")
+    r = c.getresponse()
+    assert r.status == 200 and json.loads(r.read())["path"] == "/api"
+    c.close()
+    assert len(b.received) == 1
+
+
+def test_an_unreachable_service_gives_503_json(junction, backends):
+    (b,) = backends(1)
+    j = junction(cfg(b.port, free_port()), expect_errors=True)
+    r, data = request(j.port, path="/api")
+    assert r.status == 503
+    body = json.loads(data)
+    assert body["error"] == "authorization service unavailable"
+    assert body["request_id"] == r.getheader("X-Request-Id")
+    assert r.getheader("Content-Type") == "application/json"
+    assert b.received == []
+
+
+def test_a_hanging_service_gives_503_after_the_timeout(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port, fa="upstream: auth, path: /check, timeout: 300ms"))
+    r, data = request(j.port, path="/hang")
+    assert r.status == 503
+    assert json.loads(data)["error"] == "authorization service unavailable"
+    assert b.received == []
+
+
+@pytest.mark.parametrize("answer", [b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Le",
+                                    b"HTTP/1.1 401 No\r\nContent-Length: 100000\r\n\r\n" +
+                                    b"x" * 100000])
+def test_a_malformed_or_oversized_answer_gives_503(junction, backends, raw_server, answer):
+    def behave(srv, c):
+        read_head(c)
+        c.sendall(answer)
+        c.close()
+
+    s = raw_server(behave)
+    (b,) = backends(1)
+    j = junction(cfg(b.port, s.port))
+    r, data = request(j.port, path="/api")
+    assert r.status == 503
+    assert b.received == []
+
+
+def test_a_service_that_closed_a_pooled_connection_is_asked_again(junction, backends, raw_server):
+    """Keep-alive answers, then the service closes the idle connection: the
+    next request goes on a fresh one, not to the client as a 503."""
+    def behave(srv, c):
+        read_head(c)
+        srv.received.append(1)
+        c.sendall(b"HTTP/1.1 200 OK\r\nX-User-Id: u\r\nContent-Length: 0\r\n\r\n")
+        if len(srv.received) == 1:
+            c.recv(1)  # the next request, which is never answered on this connection
+        c.close()
+
+    s = raw_server(behave)
+    (b,) = backends(1)
+    j = junction(cfg(b.port, s.port).replace("workers: 2", "workers: 1"))
+    c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=20)
+    for _ in range(3):
+        c.request("GET", "/api")
+        r = c.getresponse()
+        assert r.status == 200, r.read()
+        r.read()
+    c.close()
+    assert len(b.received) == 3
+
+
+def test_post_bodies_wait_behind_the_pause_and_arrive_intact(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port))
+    body = bytes(range(256)) * 1000
+    r, data = request(j.port, "POST", "/upload", body=body,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert r.status == 200
+    assert json.loads(data)["body_len"] == len(body)
+    # Chunked.
+    c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=20)
+    c.request("POST", "/upload", body=iter([b"abc", b"defg", b"x" * 70000]),
+              encode_chunked=True)
+    r = c.getresponse()
+    rec = json.loads(r.read())
+    assert r.status == 200 and rec["body_len"] == 70007 and rec["body"].startswith("abcdefgxx")
+    c.close()
+    # Denied: the body never reaches the upstream, and the answer still comes.
+    r, data = request(j.port, "POST", "/deny401", body=b"z" * 50000)
+    assert r.status == 401
+    assert len(b.received) == 2
+
+
+def test_http2_post_body_waits_behind_the_pause(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port))
+    c = H2Client(j.port)
+    body = b"0123456789" * 5000
+    r = c.get("/h2up", method="POST", body=body, headers=[("authorization", "Bearer h2")])
+    assert r.status == 200
+    rec = json.loads(bytes(r.data))
+    assert rec["body_len"] == len(body) and rec["body"] == body[:200].decode()
+    assert field_values(rec, "X-User-Id") == ["h2"]
+    r = c.get("/deny401", method="POST", body=b"abc")
+    assert r.status == 401 and bytes(r.data) == b"token expired\n"
+    assert r.headers["www-authenticate"] == 'Bearer realm="api"'
+    c.close()
+    p = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--data-binary", "hello",
+                        "-H", "Authorization: Bearer curl", f"http://127.0.0.1:{j.port}/c"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    rec = json.loads(p.stdout)
+    assert rec["body"] == "hello" and field_values(rec, "X-User-Id") == ["curl"]
+
+
+class Silent:
+    """A service that reads the request and never answers; it records when
+    each of its connections is closed."""
+
+    def __init__(self, raw_server):
+        self.accepted = 0
+        self.closed = 0
+        self.srv = raw_server(self.behave)
+        self.port = self.srv.port
+
+    def behave(self, srv, c):
+        self.accepted += 1
+        read_head(c)
+        c.settimeout(60)
+        try:
+            while c.recv(4096):
+                pass
+        except OSError:
+            pass
+        self.closed += 1
+
+
+def test_a_client_gone_while_waiting_cancels_the_subrequest_http2(junction, backends, raw_server):
+    silent = Silent(raw_server)
+    (b,) = backends(1)
+    j = junction(cfg(b.port, silent.port, fa="upstream: auth, path: /check, timeout: 60s"))
+    c = H2Client(j.port)
+    c.request("GET", "/api")
+    wait_for(lambda: silent.accepted == 1, what="the subrequest")
+    c.close()
+    # Long before the 60 s timeout: the subrequest's connection is closed.
+    wait_for(lambda: silent.closed == 1, what="the service's connection closed")
+    # A stream reset (the connection going on) cancels it as well.
+    c = H2Client(j.port)
+    sid = c.request("GET", "/api")
+    wait_for(lambda: silent.accepted == 2, what="the second subrequest")
+    c.conn.reset_stream(sid)
+    c.flush()
+    wait_for(lambda: silent.closed == 2, what="the second connection closed")
+    c.close()
+    assert b.received == []
+
+
+def test_a_client_gone_while_waiting_http1(junction, backends, raw_server):
+    silent = Silent(raw_server)
+    (b,) = backends(1)
+    j = junction(cfg(b.port, silent.port, fa="upstream: auth, path: /check, timeout: 1s"))
+    s = socket.create_connection(("127.0.0.1", j.port))
+    s.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_for(lambda: silent.accepted == 1, what="the subrequest")
+    s.close()
+    # The service's connection is closed (at the latest by the timeout).
+    wait_for(lambda: silent.closed == 1, what="the service's connection closed")
+    assert b.received == []
+
+
+def test_pipelined_requests_are_answered_in_order(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port))
+    s = socket.create_connection(("127.0.0.1", j.port), timeout=20)
+    s.sendall(b"GET /p1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer one\r\n\r\n"
+              b"GET /deny403 HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"POST /p3 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+              b"GET /p4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    out = recv_until_close(s)
+    statuses = [int(x) for x in re.findall(rb"HTTP/1\.1 (\d{3}) ", out)]
+    assert statuses == [200, 403, 200, 200], out
+    assert [r["path"] for r in b.received] == ["/p1", "/p3", "/p4"]
+    assert b.received[1]["body"] == "abc"
+
+
+def test_fifty_concurrent_clients_each_get_their_own_user(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port))
+    results = [None] * 50
+
+    def one(i):
+        r, data = request(j.port, path=f"/u/{i}", headers={"Authorization": f"Bearer user{i}"})
+        rec = json.loads(data)
+        results[i] = (r.status, rec["path"], field_values(rec, "X-User-Id"))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, res in enumerate(results):
+        assert res == (200, f"/u/{i}", [f"user{i}"])
+    # Keep-alive connections to the service were reused.
+    assert len(a.peers) < 50
+
+
+def test_forward_auth_then_ip_filter(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port, routes="""
+  - name: closed
+    match: { path_prefix: /closed }
+    upstream: app
+    policies:
+      - forward_auth: { upstream: auth, path: /check }
+      - ip_filter: { deny: [127.0.0.0/8] }
+  - name: open
+    match: { path_prefix: / }
+    upstream: app
+    policies:
+      - forward_auth: { upstream: auth, path: /check }
+      - ip_filter: { allow: [127.0.0.1] }
+"""))
+    r, data = request(j.port, path="/closed")
+    assert r.status == 403  # allowed by the service, then denied by ip_filter
+    assert len(a.received) == 1
+    r, data = request(j.port, path="/deny401")
+    assert r.status == 401  # the service's answer: ip_filter never ran
+    r, data = request(j.port, path="/fine")
+    assert r.status == 200 and json.loads(data)["path"] == "/fine"
+    assert len(b.received) == 1
+
+
+def check(tmp_path, text):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    return subprocess.run([BIN, "check", "-c", str(p)], capture_output=True, text=True, timeout=30)
+
+
+def test_configuration_errors_are_reported_with_positions(tmp_path):
+    text = """listeners:
+  - { name: public, address: 127.0.0.1:8080 }
+upstreams:
+  app: { servers: [ { address: 127.0.0.1:9000 } ] }
+  grpc: { protocol: h2c, servers: [ { address: 127.0.0.1:9001 } ] }
+routes:
+  - name: api
+    match: { path_prefix: / }
+    upstream: app
+    policies:
+      - forward_auth: { upstream: nope, path: /check }
+      - forward_auth: { upstream: app, path: "" }
+      - forward_auth: { upstream: app, path: /c, copy_request_headers: ["bad name", Host] }
+      - forward_auth: { upstream: app, path: /c, copy_response_headers: [X-Ok, "X:y", Content-Length] }
+      - forward_auth: { upstream: grpc, path: check }
+      - forward_auth: { path: /check, timeout: 0s }
+"""
+    p = check(tmp_path, text)
+    assert p.returncode != 0
+    err = p.stderr
+    for line, what in [(11, "unknown upstream"), (12, "path: must not be empty"),
+                       (13, "is not a valid header name"), (13, "is a connection field"),
+                       (14, "is not a valid header name"), (14, "is a connection field"),
+                       (15, "speaks HTTP/2"), (15, "path: must start with /"),
+                       (16, "upstream"), (16, "timeout")]:
+        assert any(f"bad.yaml:{line}:" in l and what in l for l in err.splitlines()), (line, what,
+                                                                                       err)
