@@ -16,6 +16,7 @@ import pytest
 
 from conftest import BIN, EchoHandler, free_port, read_head, recv_until_close, wait_for
 from h2client import H2Client
+from test_upstream_tls import TLSBackend, upcerts  # noqa: F401
 
 
 class AuthHandler(http.server.BaseHTTPRequestHandler):
@@ -488,3 +489,55 @@ routes:
                        (16, "upstream"), (16, "timeout")]:
         assert any(f"bad.yaml:{line}:" in l and what in l for l in err.splitlines()), (line, what,
                                                                                        err)
+
+
+def test_a_dead_auth_server_is_skipped_by_retrying_the_connect(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    text = cfg(b.port, a.port).replace(
+        "    servers: [ { address: 127.0.0.1:%d } ]\n%s" % (a.port, ""),
+        "    servers: [ { address: 127.0.0.1:%d }, { address: 127.0.0.1:%d } ]\n"
+        % (free_port(), a.port))
+    assert text.count("address: 127.0.0.1:") == 4
+    j = junction(text, expect_errors=True)
+    for i in range(6):
+        r, data = request(j.port, path=f"/r{i}", headers={"Authorization": f"Bearer u{i}"})
+        assert r.status == 200, data
+        assert field_values(json.loads(data), "X-User-Id") == [f"u{i}"]
+
+
+def test_an_auth_upstream_over_tls_with_pooled_connections(junction, backends, upcerts):  # noqa: F811
+    tb = TLSBackend(upcerts)
+    tb.RequestHandlerClass = AuthHandler
+    tb.peers, tb.hung = set(), threading.Event()
+    try:
+        (b,) = backends(1)
+        text = cfg(b.port, tb.port, upstream_extra="").replace("workers: 2", "workers: 1")
+        text = text.replace(
+            "    servers: [ { address: 127.0.0.1:%d } ]\n" % tb.port,
+            "    servers: [ { address: 127.0.0.1:%d } ]\n    tls: { ca: %s/ca.crt, sni: backend.test }\n"
+            % (tb.port, upcerts))
+        assert "tls: { ca:" in text
+        j = junction(text)
+        r, data = request(j.port, path="/api", headers={"Authorization": "Bearer tlsuser"})
+        assert r.status == 200, data
+        assert field_values(json.loads(data), "X-User-Id") == ["tlsuser"]
+        r, data = request(j.port, path="/deny401")
+        assert r.status == 401 and data == b"token expired\n"
+        assert tb.handshakes == 1  # one TLS connection, kept alive between the two
+    finally:
+        tb.hung.set()
+        tb.close()
+
+
+def test_shutdown_with_a_subrequest_pending_is_clean(junction, backends, raw_server):
+    silent = Silent(raw_server)
+    (b,) = backends(1)
+    text = cfg(b.port, silent.port, fa="upstream: auth, path: /check, timeout: 60s")
+    j = junction(text.replace("access_log:", "timeouts: { drain: 1s }\naccess_log:"))
+    s = socket.create_connection(("127.0.0.1", j.port), timeout=30)
+    s.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_for(lambda: silent.accepted == 1, what="the subrequest")
+    assert j.stop() == 0  # the fixture then checks the log: no leak, no sanitizer report
+    wait_for(lambda: silent.closed == 1, what="the service's connection closed")
+    s.close()
