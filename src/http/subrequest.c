@@ -37,6 +37,8 @@ struct jn_subreq {
     bool replayed;               /* replayed once after a stale pooled connection */
     int tried[MAX_TRIES];
     uint8_t ntried;
+    bool has_hash;
+    uint64_t hash;               /* for hashing balancers, when has_hash */
     uint64_t t_attempt_us;       /* for latency-aware balancers */
     struct jn_buf req_out;       /* the request head on its way */
     struct jn_buf resp_in;       /* the answer as read */
@@ -206,7 +208,7 @@ static int connect_failed(struct jn_subreq *r, const char *why)
     if (!(rt->on & JN_RETRY_CONNECT) || r->ntried > rt->attempts ||
         r->ntried >= JN_ARRAY_LEN(r->tried))
         return finish(r, why);
-    int next = jn_upstream_pick_other(r->up, NULL, r->tried, r->ntried);
+    int next = jn_upstream_pick_other(r->up, r->has_hash ? &r->hash : NULL, r->tried, r->ntried);
     if (next < 0 || !jn_upstream_retry_allowed(r->up))
         return finish(r, why);
     r->server = next;
@@ -443,7 +445,9 @@ struct jn_subreq *jn_subreq_start(const struct jn_subreq_params *p, const char *
     memcpy(r->target, p->target.ptr, p->target.len);
     r->target_len = p->target.len;
     jn_upstream_count_request(r->up);
-    r->server = jn_upstream_pick(r->up, NULL);
+    r->has_hash = p->hash != NULL;
+    r->hash = p->hash != NULL ? *p->hash : 0;
+    r->server = jn_upstream_pick(r->up, p->hash);
     if (r->server < 0) {
         *err = "no upstream server available";
         destroy(r);

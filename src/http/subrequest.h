@@ -38,6 +38,7 @@ typedef void jn_subreq_done_fn(void *arg, const struct jn_subreq_answer *a);
 struct jn_subreq_params {
     struct jn_upstream_rt *up;     /* borrowed: the pool, in the worker's generation */
     struct jn_buf_pool *bufs;      /* borrowed: the worker's buffers */
+    const uint64_t *hash;          /* the hash key for hashing balancers, NULL when none */
     struct jn_slice target;        /* origin-form "/path?query", copied */
     const struct jn_fields *fields; /* request fields without Host (set to the server's
                                        address), copied */

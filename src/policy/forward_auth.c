@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "balance/hash_key.h"
 #include "config/load.h"
 #include "core/log.h"
 #include "http/front.h"
@@ -220,6 +221,13 @@ static enum jn_filter_verdict on_request(struct jn_stream *s, struct jn_fields *
     struct jn_fields out = { v, 0, cap };
     if (auth_fields(s, fa, fields, &out) != 0)
         return jn_policy_reject(s, 500, "out of memory", NULL, 0);
+    /* A hashing balancer keys on this request (its fields as the client sent them). */
+    uint64_t hash = 0;
+    struct jn_http_request req = s->req;
+    req.fields = fields->v;
+    req.nfields = fields->n;
+    if (fa->up->hash_key != NULL)
+        jn_hash_key(fa->up->hash_key, &req, s->client_ip, &hash);
     /* Only the service names the user: a client's own copies go, whatever
      * the answer holds. */
     for (size_t i = 0; i < fa->ncopy_response; i++)
@@ -229,6 +237,7 @@ static enum jn_filter_verdict on_request(struct jn_stream *s, struct jn_fields *
     struct jn_subreq_params p = {
         .up = &s->gen->ups[fa->up->index],
         .bufs = &s->gen->worker->bufs,
+        .hash = fa->up->hash_key != NULL ? &hash : NULL,
         .target = cs(fa->path),
         .fields = &out,
         .timeout_ms = fa->timeout,

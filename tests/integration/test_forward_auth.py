@@ -541,3 +541,24 @@ def test_shutdown_with_a_subrequest_pending_is_clean(junction, backends, raw_ser
     assert j.stop() == 0  # the fixture then checks the log: no leak, no sanitizer report
     wait_for(lambda: silent.closed == 1, what="the service's connection closed")
     s.close()
+
+
+def test_a_hashing_auth_upstream_keys_on_the_client_request(junction, backends, auth):
+    (b,) = backends(1)
+    a1, a2 = auth(), auth()
+    text = cfg(b.port, a1.port).replace(
+        "  auth:\n    servers: [ { address: 127.0.0.1:%d } ]\n" % a1.port,
+        "  auth:\n    balance: consistent_hash\n    hash_key: header:Authorization\n"
+        "    servers: [ { address: 127.0.0.1:%d }, { address: 127.0.0.1:%d } ]\n"
+        % (a1.port, a2.port))
+    assert "consistent_hash" in text
+    j = junction(text)
+    for user in ("ann", "ben", "cid", "dan"):
+        for _ in range(4):
+            r, data = request(j.port, path="/h", headers={"Authorization": f"Bearer {user}"})
+            assert r.status == 200
+    # Each user was always checked by the same server.
+    for user in ("ann", "ben", "cid", "dan"):
+        seen = [srv for srv in (a1, a2)
+                if any(["Authorization", f"Bearer {user}"] in rec["headers"] for rec in srv.received)]
+        assert len(seen) == 1, user
