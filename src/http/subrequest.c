@@ -6,6 +6,7 @@
  * failed connect goes to another server when the upstream's retries allow. */
 #include "http/subrequest.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct jn_subreq {
     struct jn_timer timer;       /* the deadline of the whole exchange */
     struct jn_timer kick;        /* the first pass, from the loop */
     struct jn_upconn *uc;        /* owned while an attempt runs */
+    struct jn_upwait wait;       /* queued for a connection (limits:) */
     int server;                  /* the attempt's server, -1 none */
     bool counted;                /* counted in up->in_flight[server] */
     bool replayed;               /* replayed once after a stale pooled connection */
@@ -80,6 +82,7 @@ static void drop_attempt(struct jn_subreq *r, bool keep)
 
 static void destroy(struct jn_subreq *r)
 {
+    jn_upwait_cancel(&r->wait);
     drop_attempt(r, false);
     jn_timer_stop(r->up->loop, &r->timer);
     jn_timer_stop(r->up->loop, &r->kick);
@@ -99,6 +102,7 @@ static const struct jn_h1_limits limits = { LINE_MAX_BYTES, HEAD_MAX_BYTES,
 /* Hands the outcome to the owner, then frees r. Returns -1 (r is gone). */
 static int finish(struct jn_subreq *r, const char *error)
 {
+    jn_upwait_cancel(&r->wait);
     drop_attempt(r, error == NULL && r->reusable);
     jn_timer_stop(r->up->loop, &r->timer);
     jn_timer_stop(r->up->loop, &r->kick);
@@ -142,9 +146,16 @@ static void conn_event(struct jn_upconn *uc)
 
 static void deadline(struct jn_subreq *r)
 {
-    bool connected = r->uc != NULL && r->uc->connected;
-    const char *why = connected ? "response timeout" : "connect timeout";
-    note_failure(r, why, connected ? JN_OUT_TIMEOUT : JN_OUT_CONNECT);
+    const char *why = "timeout while queued for a connection";
+    enum jn_outcome o = JN_OUT_LOCAL;
+    if (r->uc != NULL && r->uc->connected) {
+        why = "response timeout";
+        o = JN_OUT_TIMEOUT;
+    } else if (r->uc != NULL) {
+        why = "connect timeout";
+        o = JN_OUT_CONNECT;
+    }
+    note_failure(r, why, o);
     finish(r, why);
 }
 
@@ -163,14 +174,30 @@ static void kick_fired(struct jn_loop *loop, struct jn_timer *t)
     drive(t->data);
 }
 
-/* Starts an attempt on r->server. Returns NULL, or why it could not. */
+static struct jn_subreq *of_wait(struct jn_upwait *w)
+{
+    return (struct jn_subreq *)(void *)((char *)w - offsetof(struct jn_subreq, wait));
+}
+
+static void queue_ready(struct jn_upwait *w);
+static void queue_expired(struct jn_upwait *w);
+
+/* Starts an attempt on r->server, or queues r at the server's connection
+ * limit (r->uc stays NULL until queue_ready). Returns NULL, or why neither
+ * could be done. */
 static const char *attempt(struct jn_subreq *r, int flags)
 {
     struct jn_upconn *uc = NULL;
     const char *err = NULL;
     int rc = jn_upconn_get(r->up, (uint32_t)r->server, flags, &uc, &err);
-    if (rc == JN_ETOOBIG)
-        return "upstream server busy";
+    if (rc == JN_ETOOBIG) {
+        r->wait.ready = queue_ready;
+        r->wait.expired = queue_expired;
+        if (r->up->cfg->limits.max_pending > 0 &&
+            jn_upwait_start(r->up, (uint32_t)r->server, &r->wait) == 0)
+            return NULL;
+        return "connection limit reached";
+    }
     if (rc != 0)
         return err != NULL ? err : "connect failed";
     r->uc = uc;
@@ -194,6 +221,26 @@ static const char *attempt(struct jn_subreq *r, int flags)
     rc |= jn_buf_put(&r->req_out, r->lines, r->lines_len);
     rc |= jn_buf_put(&r->req_out, "\r\n", 2);
     return rc != 0 ? "out of memory" : NULL;
+}
+
+/* A slot may be free at the server r waits for: try again. */
+static void queue_ready(struct jn_upwait *w)
+{
+    struct jn_subreq *r = of_wait(w);
+    const char *err = attempt(r, 0);
+    if (err != NULL) {
+        note_failure(r, err, JN_OUT_LOCAL);
+        finish(r, err);
+        return;
+    }
+    drive(r);
+}
+
+static void queue_expired(struct jn_upwait *w)
+{
+    struct jn_subreq *r = of_wait(w);
+    note_failure(r, "queue timeout", JN_OUT_LOCAL);
+    finish(r, "queue timeout");
 }
 
 /* A connect failed: another server when retries allow it. Returns 1 when
@@ -368,6 +415,8 @@ static int read_once(struct jn_subreq *r)
 static int step(struct jn_subreq *r)
 {
     struct jn_upconn *uc = r->uc;
+    if (uc == NULL)
+        return 0; /* queued for a connection */
     if (!uc->connected) {
         const char *why = NULL;
         int rc = jn_upconn_finish_connect(uc, &why);

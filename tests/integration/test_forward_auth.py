@@ -46,6 +46,10 @@ class AuthHandler(http.server.BaseHTTPRequestHandler):
         elif uri.startswith("/hang"):
             self.server.hung.wait(30)
             self.answer(200, [], b"")
+        elif uri.startswith("/gate"):
+            self.server.waiting += 1
+            self.server.gate.wait(30)
+            self.answer(200, [("X-User-Id", "gated")], b"")
         elif uri.startswith("/anon"):
             self.answer(200, [("X-Other", "x")], b"")
         elif uri.startswith("/chunked"):
@@ -78,10 +82,13 @@ class AuthServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.received = []
         self.peers = set()
         self.hung = threading.Event()
+        self.gate = threading.Event()
+        self.waiting = 0
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def close(self):
         self.hung.set()
+        self.gate.set()
         self.shutdown()
         self.server_close()
 
@@ -562,3 +569,44 @@ def test_a_hashing_auth_upstream_keys_on_the_client_request(junction, backends, 
         seen = [srv for srv in (a1, a2)
                 if any(["Authorization", f"Bearer {user}"] in rec["headers"] for rec in srv.received)]
         assert len(seen) == 1, user
+
+
+def limited(b, a, limits):
+    return cfg(b.port, a.port).replace("workers: 2", "workers: 1").replace(
+        "  auth:\n    servers: [ { address: 127.0.0.1:%d } ]\n" % a.port,
+        "  auth:\n    limits: %s\n    servers: [ { address: 127.0.0.1:%d } ]\n" % (limits, a.port))
+
+
+def test_checks_queue_at_the_auth_servers_connection_limit(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    text = limited(b, a, "{ max_connections: 1, max_pending: 10, queue_timeout: 20s }")
+    assert "max_pending" in text
+    j = junction(text)
+    results = []
+    threads = [threading.Thread(target=lambda i=i: results.append(
+        request(j.port, path=f"/gate/{i}")[0].status)) for i in range(4)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: a.waiting == 1, what="the first check")
+    a.gate.set()
+    for t in threads:
+        t.join()
+    assert results == [200] * 4
+    assert len(a.peers) == 1  # one connection at a time, reused by the queued checks
+
+
+def test_a_check_at_the_connection_limit_without_a_queue_gives_503(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(limited(b, a, "{ max_connections: 1 }"), expect_errors=True)
+    first = []
+    t = threading.Thread(target=lambda: first.append(request(j.port, path="/gate")[0].status))
+    t.start()
+    wait_for(lambda: a.waiting == 1, what="the first check")
+    r, data = request(j.port, path="/api")
+    assert r.status == 503
+    assert json.loads(data)["error"] == "authorization service unavailable"
+    a.gate.set()
+    t.join()
+    assert first == [200]
