@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import socketserver
+import struct
 import subprocess
 import threading
 
@@ -381,6 +382,22 @@ def test_a_client_gone_while_waiting_cancels_the_subrequest_http2(junction, back
     c.flush()
     wait_for(lambda: silent.closed == 2, what="the second connection closed")
     c.close()
+    assert b.received == []
+
+
+def test_a_client_reset_while_waiting_cancels_the_subrequest_http1(junction, backends,
+                                                                    raw_server):
+    silent = Silent(raw_server)
+    (b,) = backends(1)
+    j = junction(cfg(b.port, silent.port, fa="upstream: auth, path: /check, timeout: 60s"))
+    s = socket.create_connection(("127.0.0.1", j.port))
+    s.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_for(lambda: silent.accepted == 1, what="the subrequest")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()  # a reset
+    # Long before the 60 s timeout: the subrequest's connection is closed.
+    wait_for(lambda: silent.closed == 1, what="the service's connection closed")
+    wait_for(lambda: any(l["status"] == 499 for l in j.access_lines()), what="the 499")
     assert b.received == []
 
 
