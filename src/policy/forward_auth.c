@@ -62,7 +62,7 @@ static const char *check_response_name(struct jn_ld *ld, char *s)
     if (!jn_ld_is_token(s, strlen(s)))
         return "is not a valid header name";
     if (is_one_of(s, connection_fields, JN_ARRAY_LEN(connection_fields)))
-        return "is a connection field, never copied";
+        return "is a hop-by-hop, framing or Host field, never copied";
     return NULL;
 }
 
