@@ -17,6 +17,7 @@
 #define LINE_MAX_BYTES 8192
 #define HEAD_MAX_BYTES 32768
 #define MAX_TRIES 12
+#define DISCARD_BYTES 4096 /* the buffer a dropped body passes through */
 
 struct jn_subreq {
     struct jn_upstream_rt *up;   /* borrowed */
@@ -28,6 +29,7 @@ struct jn_subreq {
     char tag[96];
     size_t max_body;
     bool skip_2xx_body;
+    bool discard;                /* the answer's body is read and dropped */
     jn_subreq_done_fn *done;
     void *arg;                   /* borrowed */
     struct jn_timer timer;       /* the deadline of the whole exchange */
@@ -117,7 +119,7 @@ static int finish(struct jn_subreq *r, const char *error)
             a.status = r->status;
             a.headers = hdrs;
             a.nheaders = m.nheaders;
-            if (r->body_buf.data != NULL) {
+            if (r->body_buf.data != NULL && !r->discard) {
                 a.body = jn_buf_head(&r->body_buf);
                 a.body_len = jn_buf_len(&r->body_buf);
             }
@@ -317,22 +319,22 @@ static int take_head(struct jn_subreq *r, const struct jn_h1_message *m, size_t 
     r->keep_alive = m->keep_alive;
     jn_buf_consume(&r->resp_in, len);
     if (r->skip_2xx_body && m->status >= 200 && m->status < 300) {
-        /* The body is not read: the connection is only reused when all of
-         * it is already here. */
-        bool whole = m->body == JN_H1_BODY_NONE ||
-                     (m->body == JN_H1_BODY_LENGTH &&
-                      jn_buf_len(&r->resp_in) == m->content_length);
-        r->reusable = whole && m->keep_alive && !r->eof;
-        jn_buf_consume(&r->resp_in, jn_buf_len(&r->resp_in));
-        return answered(r);
+        /* The body is not wanted. A short one is read and dropped, so
+         * that the connection can be pooled again (and the server never
+         * sees a reset); one without a length, or a long one, is left
+         * unread with its connection. */
+        r->discard = true;
+        if (m->body == JN_H1_BODY_CLOSE ||
+            (m->body == JN_H1_BODY_LENGTH && m->content_length > r->max_body))
+            return answered(r);
     }
     if (m->body == JN_H1_BODY_LENGTH && m->content_length > r->max_body)
         return failed(r, "response body too large", JN_OUT_LOCAL);
     jn_body_init(&r->body, m->body, m->content_length, false);
-    r->body_buf.data = malloc(r->max_body + 1);
+    r->body_buf.cap = r->discard ? DISCARD_BYTES : r->max_body + 1;
+    r->body_buf.data = malloc(r->body_buf.cap);
     if (r->body_buf.data == NULL)
         return failed(r, "out of memory", JN_OUT_LOCAL);
-    r->body_buf.cap = r->max_body + 1;
     return 0;
 }
 
@@ -368,8 +370,16 @@ static int process(struct jn_subreq *r)
     }
     const char *err = NULL;
     r->body.src_eof = r->eof;
-    if (jn_body_pump(&r->body, &r->resp_in, &r->body_buf, &err) < 0)
-        return failed(r, err ? err : "invalid response body framing", JN_OUT_RESET);
+    int moved;
+    do {
+        moved = jn_body_pump(&r->body, &r->resp_in, &r->body_buf, &err);
+        if (moved < 0)
+            return failed(r, err ? err : "invalid response body framing", JN_OUT_RESET);
+        if (r->discard) /* dropped as it passes, so the next pass has room */
+            jn_buf_consume(&r->body_buf, jn_buf_len(&r->body_buf));
+    } while (r->discard && moved > 0 && !r->body.done && !jn_buf_empty(&r->resp_in));
+    if (r->discard && r->body.moved > r->max_body && !r->body.done)
+        return answered(r); /* left unread: the connection is closed */
     if (jn_buf_len(&r->body_buf) > r->max_body)
         return failed(r, "response body too large", JN_OUT_LOCAL);
     if (r->body.done) {

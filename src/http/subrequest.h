@@ -44,7 +44,8 @@ struct jn_subreq_params {
                                        address), copied */
     uint64_t timeout_ms;           /* bounds the whole exchange: connects and answer */
     size_t max_body;               /* a longer answer body is a failure */
-    bool skip_2xx_body;            /* 2xx: done once the head is in, the body unread */
+    bool skip_2xx_body;            /* 2xx: the body is not wanted (read and dropped when
+                                      within max_body, else left unread) */
     const char *tag;               /* for logs ("request <id>"), copied */
     jn_subreq_done_fn *done;
     void *arg;                     /* borrowed: given to done */

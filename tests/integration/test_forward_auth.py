@@ -51,6 +51,8 @@ class AuthHandler(http.server.BaseHTTPRequestHandler):
             self.server.waiting += 1
             self.server.gate.wait(30)
             self.answer(200, [("X-User-Id", "gated")], b"")
+        elif uri.startswith("/okbody/"):
+            self.answer(200, [("X-User-Id", "bodied")], b"b" * int(uri.split("/")[2]))
         elif uri.startswith("/anon"):
             self.answer(200, [("X-Other", "x")], b"")
         elif uri.startswith("/chunked"):
@@ -76,6 +78,7 @@ class AuthHandler(http.server.BaseHTTPRequestHandler):
 class AuthServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops connects under load
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), AuthHandler)
@@ -474,9 +477,14 @@ def test_forward_auth_then_ip_filter(junction, backends, auth):
     assert len(a.received) == 1
     r, data = request(j.port, path="/deny401")
     assert r.status == 401  # the service's answer: ip_filter never ran
-    r, data = request(j.port, path="/fine")
+    r, data = request(j.port, path="/fine", headers={"Authorization": "Bearer x", "Cookie": "c=1",
+                                                     "X-Secret": "s"})
     assert r.status == 200 and json.loads(data)["path"] == "/fine"
     assert len(b.received) == 1
+    # By default the service gets the credentials, and no other field.
+    asked = {k.lower(): v for k, v in a.received[-1]["headers"]}
+    assert asked["authorization"] == "Bearer x" and asked["cookie"] == "c=1"
+    assert "x-secret" not in asked
 
 
 def check(tmp_path, text):
@@ -629,3 +637,35 @@ def test_a_check_at_the_connection_limit_without_a_queue_gives_503(junction, bac
     a.gate.set()
     t.join()
     assert first == [200]
+
+
+def test_h2load_multiplexed_checks_none_failing(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port))
+    n = 2000
+    p = subprocess.run(["h2load", "-n", str(n), "-c", "4", "-m", "10",
+                        "-H", "Authorization: Bearer load", f"http://127.0.0.1:{j.port}/load"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"requests: {n} total, {n} started, {n} done, {n} succeeded, 0 failed" in p.stdout, \
+        p.stdout + j.stderr()
+    assert len(a.received) == n
+
+
+def test_a_2xx_body_is_dropped_and_its_connection_reused(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port).replace("workers: 2", "workers: 1"))
+    for size in (0, 10, 20000, 60000, 10, 5):
+        r, data = request(j.port, path=f"/okbody/{size}")
+        assert r.status == 200
+        assert field_values(json.loads(data), "X-User-Id") == ["bodied"]
+    assert len(a.peers) == 1  # one keep-alive connection served every check
+    # A body past 64 KiB is left unread with its connection; the check passes.
+    r, data = request(j.port, path="/okbody/200000")
+    assert r.status == 200
+    assert field_values(json.loads(data), "X-User-Id") == ["bodied"]
+    r, data = request(j.port, path="/okbody/7")
+    assert r.status == 200
+    assert len(a.peers) == 2
