@@ -54,7 +54,8 @@ struct jn_subreq {
     bool keep_alive;
     bool reusable;               /* the connection may go back to the pool */
     struct jn_body body;
-    struct jn_buf body_buf;      /* owned (malloc): the decoded body, max_body + 1 bytes */
+    struct jn_buf body_buf;      /* owned (malloc): the decoded body (max_body + 1 bytes), or
+                                    the small buffer a dropped one passes through */
 };
 
 static void drive(struct jn_subreq *r);
