@@ -669,3 +669,19 @@ def test_a_2xx_body_is_dropped_and_its_connection_reused(junction, backends, aut
     r, data = request(j.port, path="/okbody/7")
     assert r.status == 200
     assert len(a.peers) == 2
+
+
+def test_expect_100_continue_waits_for_the_check(junction, backends, auth, tmp_path):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port))
+    f = tmp_path / "up.bin"
+    f.write_bytes(b"e" * 300000)
+    for path, want in (("/exp", 200), ("/deny401", 401)):
+        p = subprocess.run(["curl", "-sS", "-H", "Expect: 100-continue", "--data-binary", f"@{f}",
+                            "-o", str(tmp_path / "out"), "-w", "%{http_code}",
+                            f"http://127.0.0.1:{j.port}{path}"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == str(want)
+    assert [r["body_len"] for r in b.received] == [300000]
