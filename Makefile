@@ -5,7 +5,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parame
 # OpenSSL 3 (Debian's libssl-dev) terminates TLS on listeners (src/tls/).
 SSL_CFLAGS := $(shell pkg-config --cflags libssl libcrypto 2>/dev/null)
 SSL_LIBS   := $(shell pkg-config --libs libssl libcrypto 2>/dev/null || echo -lssl -lcrypto)
-LIBS    := -lyaml -lpcre2-8 -lnghttp2 $(SSL_LIBS) -lpthread -lm
+LIBS    := -lyaml -lpcre2-8 -lnghttp2 -ljansson $(SSL_LIBS) -lcrypt -lpthread -lm
 INC     := -Isrc $(SSL_CFLAGS)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 DEFS    := -DJN_VERSION=\"$(VERSION)\"

@@ -76,10 +76,9 @@ void jn_client_addr_resolve(struct jn_stream *s, const struct jn_fields *f)
     size_t n = strlen(peer);
     memcpy(s->client_ip, peer, JN_MIN(n + 1, sizeof(s->client_ip)));
     s->client_ip[sizeof(s->client_ip) - 1] = '\0';
-    if (!jn_ip_parse(peer, n, &s->client_addr)) {
-        memset(&s->client_addr, 0, sizeof(s->client_addr));
+    s->client_addr = s->client->peer_ip;
+    if (s->client_addr.family == 0)
         return; /* a unix socket, one day: no address to judge */
-    }
     if (cfg->ntrusted_proxies == 0 || !trusted(cfg, &s->client_addr))
         return;
     if (from_forwarded(cfg, f, &s->client_addr))

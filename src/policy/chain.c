@@ -10,6 +10,10 @@
  * route's chain runs in the order its policies: lists give. */
 static const struct jn_policy_ops *const registry[] = {
     &jn_policy_ip_filter,
+    &jn_policy_key_auth,
+    &jn_policy_basic_auth,
+    &jn_policy_acl,
+    &jn_policy_jwt,
     &jn_policy_forward_auth,
 };
 

@@ -91,6 +91,10 @@ struct jn_slice jn_stream_var_get(const struct jn_stream *s, const char *name, s
 
 /* The registered policies, one file each (docs/policies.md). */
 extern const struct jn_policy_ops jn_policy_ip_filter;
+extern const struct jn_policy_ops jn_policy_key_auth;
+extern const struct jn_policy_ops jn_policy_basic_auth;
+extern const struct jn_policy_ops jn_policy_acl;
+extern const struct jn_policy_ops jn_policy_jwt;
 extern const struct jn_policy_ops jn_policy_forward_auth;
 
 /* The route's request_headers and response_headers, last in every chain. */

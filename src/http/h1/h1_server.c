@@ -120,6 +120,9 @@ void jn_client_accept(struct jn_worker *w, const struct jn_listener_rt *l, int f
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer, sizeof(c->peer));
     else
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer, sizeof(c->peer));
+    /* Parsed once per connection: every request's client address starts here. */
+    if (!jn_ip_parse(c->peer, strlen(c->peer), &c->peer_ip))
+        memset(&c->peer_ip, 0, sizeof(c->peer_ip));
     const struct jn_cfg_tls *tls = w->gen->cfg->listeners[l->index].tls;
     if ((tls != NULL && jn_tls_conn_start(tls->server, &c->tp) != 0) ||
         jn_io_add(&w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/loop.h"
 #include "http/h1/h1_parse.h"
+#include "net/cidr.h"
 #include "net/transport.h"
 #include "server/worker.h"
 
@@ -41,6 +42,7 @@ struct jn_client {
     bool header_timer_armed;
     uint32_t requests;
     char peer[48];                     /* client address as text */
+    struct jn_ip peer_ip;              /* ...parsed (family 0 when it is not an IP) */
     char *tls_subject;                 /* owned: verified client certificate subject (RFC 2253),
                                           NULL without one; freed with the connection */
     struct jn_client *prev, *next;     /* worker's list; next is also the garbage link */
