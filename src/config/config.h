@@ -40,6 +40,21 @@ void jn_cfg_error(struct jn_cfg_errors *errs, struct jn_cfg_pos pos, const char 
     __attribute__((format(printf, 3, 4)));
 void jn_cfg_errors_free(struct jn_cfg_errors *errs);
 
+/* One piece of a header value template: literal bytes, or a variable's name
+ * ("client_ip", "jwt.sub") whose value is looked up per request. */
+struct jn_cfg_tmpl_part {
+    const char *text; /* in the snapshot */
+    size_t len;
+    bool var;
+};
+
+/* A header value with ${variables}, split at load (docs/policies.md); the
+ * item's value keeps its source text. */
+struct jn_cfg_tmpl {
+    struct jn_cfg_tmpl_part *parts;
+    size_t nparts;
+};
+
 struct jn_cfg_kv {
     char *name;
     char *value;
@@ -54,6 +69,10 @@ struct jn_cfg_header_ops {
     size_t nadd;
     char **remove;
     size_t nremove;
+    /* One per set (add) item: its value split at its ${variables}, nparts 0
+     * when it has none (the item's value is then the literal). */
+    struct jn_cfg_tmpl *set_tmpl, *add_tmpl;
+    bool templated; /* some set or add value has variables */
 };
 
 enum jn_listener_protocol {

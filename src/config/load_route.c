@@ -16,9 +16,84 @@ static bool jn_ld_is_framing(const char *name)
     return strcasecmp(name, "content-length") == 0 || strcasecmp(name, "transfer-encoding") == 0;
 }
 
-/* Reads one header name (a token) and value into kv. */
+/* The variables a header value may name (docs/policies.md); jwt.<claim>
+ * names any claim. */
+static bool jn_ld_is_variable(const char *s, size_t len)
+{
+    static const char *const known[] = {"consumer", "client_ip", "request_id"};
+    for (size_t i = 0; i < JN_ARRAY_LEN(known); i++)
+        if (strlen(known[i]) == len && memcmp(s, known[i], len) == 0)
+            return true;
+    return len > 4 && memcmp(s, "jwt.", 4) == 0;
+}
+
+/* Splits value at its ${name} variables ($${ is a literal ${) into *tmpl.
+ * A value without variables gets nparts 0 and stays literal (kv->value,
+ * its $${ turned into ${), so that it costs nothing per request. */
+static bool jn_ld_template(struct jn_ld *ld, yaml_node_t *v, const char *name, struct jn_cfg_kv *kv,
+                           const char *value, struct jn_cfg_tmpl *tmpl)
+{
+    size_t len = strlen(value), ndollar = 0;
+    for (size_t i = 0; i < len; i++)
+        ndollar += value[i] == '$';
+    char *lit = jn_ld_calloc(ld, len + 1, 1);
+    struct jn_cfg_tmpl_part *parts = jn_ld_calloc(ld, 2 * ndollar + 1, sizeof(*parts));
+    if (lit == NULL || parts == NULL)
+        return false;
+    size_t at = 0, from = 0, n = 0, nvars = 0;
+    for (size_t i = 0; i < len;) {
+        if (strncmp(value + i, "$${", 3) == 0) {
+            memcpy(lit + at, "${", 2);
+            at += 2;
+            i += 3;
+            continue;
+        }
+        if (strncmp(value + i, "${", 2) != 0) {
+            lit[at++] = value[i++];
+            continue;
+        }
+        const char *end = strchr(value + i + 2, '}');
+        if (end == NULL) {
+            jn_ld_error(ld, v, "%s: %s: unterminated ${ (write $${ for a literal ${)", name,
+                        kv->name);
+            return false;
+        }
+        const char *var = value + i + 2;
+        size_t vlen = (size_t)(end - var);
+        if (!jn_ld_is_variable(var, vlen)) {
+            /* The value has no control characters (checked before). */
+            jn_ld_error(ld, v,
+                        "%s: %s: unknown variable ${%.*s} (known: consumer, client_ip, "
+                        "request_id, jwt.<claim>; $${ is a literal ${)",
+                        name, kv->name, (int)JN_MIN(vlen, (size_t)64), var);
+            return false;
+        }
+        if (at > from)
+            parts[n++] = (struct jn_cfg_tmpl_part){lit + from, at - from, false};
+        parts[n++] = (struct jn_cfg_tmpl_part){jn_ld_strdup(ld, var, vlen), vlen, true};
+        if (parts[n - 1].text == NULL)
+            return false;
+        nvars++;
+        from = at;
+        i += 2 + vlen + 1;
+    }
+    if (at > from)
+        parts[n++] = (struct jn_cfg_tmpl_part){lit + from, at - from, false};
+    if (nvars == 0) {
+        kv->value = lit;
+        kv->value_len = at;
+        return true;
+    }
+    *tmpl = (struct jn_cfg_tmpl){parts, n};
+    kv->value = jn_ld_strdup(ld, value, len);
+    kv->value_len = len;
+    return kv->value != NULL;
+}
+
+/* Reads one header name (a token) and value into kv; with tmpl, the value
+ * may hold ${variables}. */
 static bool jn_ld_header(struct jn_ld *ld, yaml_node_t *k, yaml_node_t *v, const char *name,
-                         bool framing_ok, struct jn_cfg_kv *kv)
+                         bool framing_ok, struct jn_cfg_kv *kv, struct jn_cfg_tmpl *tmpl)
 {
     const char *err;
     char *hname = jn_ld_string(ld, k, name, "a header name");
@@ -42,20 +117,28 @@ static bool jn_ld_header(struct jn_ld *ld, yaml_node_t *k, yaml_node_t *v, const
         jn_ld_error(ld, v, "%s: %s: %s", name, hname, err);
         return false;
     }
+    if (tmpl != NULL) {
+        *kv = (struct jn_cfg_kv){.name = hname};
+        return jn_ld_template(ld, v, name, kv, value, tmpl);
+    }
     *kv = (struct jn_cfg_kv){hname, jn_ld_strdup(ld, value, strlen(value)), strlen(value)};
     return kv->value != NULL;
 }
 
-/* Reads a mapping of header names to values into an array. */
+/* Reads a mapping of header names to values into an array; with tmpls,
+ * values may hold ${variables} (*tmpls: one template per item, and
+ * *templated is set when some item has a variable). */
 static bool jn_ld_headers(struct jn_ld *ld, yaml_node_t *node, const char *name, bool framing_ok,
-                          struct jn_cfg_kv **out, size_t *n)
+                          struct jn_cfg_kv **out, size_t *n, struct jn_cfg_tmpl **tmpls,
+                          bool *templated)
 {
     if (!jn_ld_expect(ld, node, YAML_MAPPING_NODE, name, "a mapping of header names to values"))
         return false;
     size_t len = jn_ld_map_len(node);
     struct jn_ld_name *names = jn_ld_calloc(ld, len, sizeof(*names));
     struct jn_cfg_kv *kv = jn_ld_calloc(ld, len, sizeof(*kv));
-    if (names == NULL || kv == NULL)
+    struct jn_cfg_tmpl *t = tmpls != NULL ? jn_ld_calloc(ld, len, sizeof(*t)) : NULL;
+    if (names == NULL || kv == NULL || (tmpls != NULL && t == NULL))
         return false;
     size_t count = 0;
     for (size_t i = 0; i < len; i++) {
@@ -63,15 +146,19 @@ static bool jn_ld_headers(struct jn_ld *ld, yaml_node_t *node, const char *name,
         jn_ld_map_pair(ld, node, i, &k, &v);
         if (v == NULL)
             break;
-        if (!jn_ld_header(ld, k, v, name, framing_ok, &kv[count]))
+        if (!jn_ld_header(ld, k, v, name, framing_ok, &kv[count], t ? &t[count] : NULL))
             continue;
         names[count] = (struct jn_ld_name){kv[count].name, k};
+        if (t != NULL && t[count].nparts > 0)
+            *templated = true;
         count++;
     }
     /* Header names are case-insensitive: X-A and x-a are the same header. */
     jn_ld_dups(ld, names, count, true, "header");
     *out = count ? kv : NULL;
     *n = count;
+    if (tmpls != NULL)
+        *tmpls = t;
     return true;
 }
 
@@ -164,28 +251,30 @@ static void jn_ld_set_hdr_set(struct jn_ld *ld, const struct jn_ld_key *key, yam
                               void *obj)
 {
     struct jn_cfg_header_ops *ops = obj;
-    jn_ld_headers(ld, value, key->name, false, &ops->set, &ops->nset);
+    jn_ld_headers(ld, value, key->name, false, &ops->set, &ops->nset, &ops->set_tmpl,
+                  &ops->templated);
 }
 
 static void jn_ld_set_hdr_add(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
                               void *obj)
 {
     struct jn_cfg_header_ops *ops = obj;
-    jn_ld_headers(ld, value, key->name, false, &ops->add, &ops->nadd);
+    jn_ld_headers(ld, value, key->name, false, &ops->add, &ops->nadd, &ops->add_tmpl,
+                  &ops->templated);
 }
 
 static void jn_ld_set_match_headers(struct jn_ld *ld, const struct jn_ld_key *key,
                                     yaml_node_t *value, void *obj)
 {
     struct jn_cfg_match *m = obj;
-    jn_ld_headers(ld, value, key->name, true, &m->headers, &m->nheaders);
+    jn_ld_headers(ld, value, key->name, true, &m->headers, &m->nheaders, NULL, NULL);
 }
 
 static void jn_ld_set_respond_headers(struct jn_ld *ld, const struct jn_ld_key *key,
                                       yaml_node_t *value, void *obj)
 {
     struct jn_cfg_respond *r = obj;
-    jn_ld_headers(ld, value, key->name, false, &r->headers, &r->nheaders);
+    jn_ld_headers(ld, value, key->name, false, &r->headers, &r->nheaders, NULL, NULL);
 }
 
 /* Query parameters are compared after decoding, so any text but NUL is fine. */

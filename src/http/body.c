@@ -22,6 +22,10 @@ void jn_body_free(struct jn_body *b)
 
 static int emit(struct jn_body *b, struct jn_buf *dst, const char *p, size_t n)
 {
+    if (b->limit != 0 && b->moved + n > b->limit) {
+        b->too_big = true;
+        return JN_ETOOBIG;
+    }
     if (b->out_chunked) {
         char line[24];
         int k = snprintf(line, sizeof(line), "%zx\r\n", n);
@@ -73,8 +77,10 @@ static int pump_chunked(struct jn_body *b, struct jn_buf *src, struct jn_buf *ds
         int rc = jn_h1_chunked_decode(&b->chunked, jn_buf_head(src), in_len, &used, &data, err);
         if (rc < 0 && rc != JN_EAGAIN)
             return JN_EINVAL;
-        if (rc == JN_H1_CHUNK_DATA)
-            emit(b, dst, data.ptr, data.len);
+        if (rc == JN_H1_CHUNK_DATA && emit(b, dst, data.ptr, data.len) < 0) {
+            *err = "request body too large";
+            return JN_ETOOBIG;
+        }
         jn_buf_consume(src, used);
         moved |= used > 0;
         if (rc == JN_H1_CHUNK_DONE) {
@@ -101,6 +107,10 @@ int jn_body_pump(struct jn_body *b, struct jn_buf *src, struct jn_buf *dst, cons
         n = (size_t)b->remaining;
     if (n > 0) {
         moved = emit(b, dst, jn_buf_head(src), n);
+        if (moved < 0) {
+            *err = "request body too large";
+            return JN_ETOOBIG;
+        }
         jn_buf_consume(src, n);
         if (b->in == JN_H1_BODY_LENGTH)
             b->remaining -= n;
@@ -118,7 +128,7 @@ int jn_body_end(struct jn_body *b, struct jn_buf *dst, const char *tail, size_t 
     if (jn_buf_room(dst) < n + CHUNK_OVERHEAD * 2)
         return JN_EAGAIN;
     if (n > 0)
-        emit(b, dst, tail, n);
+        emit(b, dst, tail, n); /* response bodies only: no limit */
     b->hold_end = false;
     finish(b, dst);
     return 0;

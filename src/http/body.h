@@ -20,6 +20,8 @@ struct jn_body {
     bool src_done;        /* ...it sets this instead, and jn_body_end adds a tail */
     uint64_t remaining;   /* JN_H1_BODY_LENGTH: bytes still to come */
     uint64_t moved;       /* body bytes moved so far */
+    uint64_t limit;       /* 0: none; a longer body fails the pump (request_limits) */
+    bool too_big;         /* the pump failed on limit: nothing past it was moved */
     struct jn_h1_chunked chunked;
 };
 
@@ -27,7 +29,9 @@ void jn_body_init(struct jn_body *b, enum jn_h1_body in, uint64_t length, bool o
 /* Frees what b holds (kept chunked trailers). */
 void jn_body_free(struct jn_body *b);
 /* Moves what it can from src to dst. Returns 1 when something moved, 0 when
- * stalled (src empty or dst full), JN_EINVAL on bad framing (*err set). */
+ * stalled (src empty or dst full), JN_EINVAL on bad framing (*err set),
+ * JN_ETOOBIG (too_big set, *err set) when the body would pass b->limit: the
+ * bytes past it, and the body's end, are never written to dst. */
 int jn_body_pump(struct jn_body *b, struct jn_buf *src, struct jn_buf *dst, const char **err);
 /* With hold_end, once src_done: writes tail (framed like the body) and the
  * body's end. Returns 0, or JN_EAGAIN when dst has no room for it yet. */

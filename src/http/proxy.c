@@ -346,6 +346,7 @@ static void stream_init(struct jn_stream *s, const struct jn_h1_message *m)
      * its end) goes upstream chunked. */
     bool chunk_out = (m->body == JN_H1_BODY_CHUNKED || m->body == JN_H1_BODY_CLOSE) && !s->ws_h2;
     jn_body_init(&s->req_body, m->body, m->content_length, chunk_out);
+    s->req_nheaders = (uint32_t)m->nheaders;
 }
 
 static bool is_idempotent(struct jn_slice method)
@@ -574,7 +575,10 @@ int jn_proxy_bad_body(struct jn_stream *s, const char *err)
         s->front->abort(s);
         return -1;
     }
-    jn_stream_respond_error(s, 400, "invalid request body framing");
+    if (s->req_body.too_big) /* past a route's max_body_size (request_limits) */
+        jn_stream_respond_error(s, 413, "request body too large");
+    else
+        jn_stream_respond_error(s, 400, "invalid request body framing");
     return -1;
 }
 

@@ -19,8 +19,9 @@ void jn_proxy_run(struct jn_stream *s, const struct jn_h1_message *m);
  * broke a limit): status and msg as jn_stream_respond_error. */
 void jn_proxy_reject(struct jn_stream *s, const struct jn_h1_message *m, uint16_t status,
                      const char *msg);
-/* The request body's framing was bad (*err says how): 400 when the response
- * has not begun, else the exchange is cut. Returns -1. */
+/* The request body's framing was bad (*err says how), or the body passed
+ * s->req_body.limit: 400 (413) when the response has not begun, else the
+ * exchange is cut. Returns -1. */
 int jn_proxy_bad_body(struct jn_stream *s, const char *err);
 /* Decimal form of v in the stream's arena (Content-Length values). */
 struct jn_slice jn_stream_u64(struct jn_stream *s, uint64_t v);

@@ -67,6 +67,7 @@ struct jn_stream {
     void **pstate;              /* arena: one slot per policy of the chain */
     struct jn_h1_message *held; /* arena: the head kept while paused (no header views) */
     size_t held_nfields;        /* request fields in s->fields while paused */
+    uint32_t req_nheaders;      /* header fields as received, before any was removed */
     const struct jn_cfg_consumer *consumer; /* borrowed from gen->cfg: who called, or NULL */
     struct jn_stream_var *vars;             /* arena: values policies publish (${jwt.sub}) */
     struct jn_ip client_addr;               /* the client, as trusted_proxies decides */

@@ -14,6 +14,8 @@ static const struct jn_policy_ops *const registry[] = {
     &jn_policy_basic_auth,
     &jn_policy_acl,
     &jn_policy_jwt,
+    &jn_policy_request_limits,
+    &jn_policy_cors,
     &jn_policy_forward_auth,
 };
 

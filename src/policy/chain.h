@@ -95,9 +95,18 @@ extern const struct jn_policy_ops jn_policy_key_auth;
 extern const struct jn_policy_ops jn_policy_basic_auth;
 extern const struct jn_policy_ops jn_policy_acl;
 extern const struct jn_policy_ops jn_policy_jwt;
+extern const struct jn_policy_ops jn_policy_request_limits;
+extern const struct jn_policy_ops jn_policy_cors;
 extern const struct jn_policy_ops jn_policy_forward_auth;
 
 /* The route's request_headers and response_headers, last in every chain. */
 extern const struct jn_policy_ops jn_policy_route_headers;
+/* Applies header operations whose set and add values may hold ${variables}
+ * (expanded from jn_stream_var_get into s->arena): a value whose variable
+ * has none, or holds a control character, is not added, and for set the
+ * field is removed. Without variables it is jn_fields_apply. Returns 0 or
+ * JN_ETOOBIG when fields is full. */
+int jn_route_headers_apply(struct jn_stream *s, struct jn_fields *fields,
+                           const struct jn_cfg_header_ops *ops);
 
 #endif

@@ -169,9 +169,10 @@ def test_key_auth_reads_the_query_and_removes_only_its_parameter(junction, backe
     assert len(b.received) == 4
     # No key, right or wrong, reaches the access log.
     wait_for(lambda: len(j.access_lines()) == 7, what="7 access log lines")
-    logged = [x["path"] for x in j.access_lines()]
-    assert logged == ["/q/x?a=1&b=2", "/q/x", "/q/y?z=9", "/q/x?a=1", "/q/x?a=1", "/q/x",
-                      "/q/z?k=v"], logged
+    # Sorted: each of the two workers writes its own lines.
+    logged = sorted(x["path"] for x in j.access_lines())
+    assert logged == sorted(["/q/x?a=1&b=2", "/q/x", "/q/y?z=9", "/q/x?a=1", "/q/x?a=1", "/q/x",
+                             "/q/z?k=v"]), logged
 
 
 def test_key_auth_hide_credentials_false_forwards_the_key(junction, backends):
@@ -183,7 +184,7 @@ def test_key_auth_hide_credentials_false_forwards_the_key(junction, backends):
     assert b.received[-1]["path"] == "/keep?token=" + ALICE_KEY + "&a=1"
     # The upstream was meant to get it; the access log still does not.
     wait_for(lambda: len(j.access_lines()) == 2, what="2 access log lines")
-    assert j.access_lines()[-1]["path"] == "/keep?a=1"
+    assert sorted(x["path"] for x in j.access_lines()) == ["/keep", "/keep?a=1"]
     assert_rejected(*get(j.port, "/keep", {"X-API-Key": ALICE_KEY}), 401, "API key required")
 
 

@@ -170,3 +170,48 @@ Test(body, a_tail_that_does_not_fit_waits_for_room)
     free(src.data);
     free(dst.data);
 }
+
+Test(body, a_chunked_body_past_its_limit_fails_before_the_excess_or_the_end_moves)
+{
+    struct jn_buf src = make_buf(256), dst = make_buf(256);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_CHUNKED, 0, true);
+    b.limit = 8;
+    put(&src, "5\r\nhello\r\n4\r\nworl\r\n0\r\n\r\n");
+    int rc;
+    while ((rc = jn_body_pump(&b, &src, &dst, &err)) > 0)
+        ;
+    cr_assert_eq(rc, JN_ETOOBIG);
+    cr_assert(b.too_big);
+    cr_assert_not(b.done);
+    cr_assert_str_eq(err, "request body too large");
+    char *out = take(&dst);
+    cr_assert_str_eq(out, "5\r\nhello\r\n"); /* never the 4 bytes, never the last chunk */
+    free(out);
+    free(src.data);
+    free(dst.data);
+}
+
+Test(body, a_body_of_exactly_its_limit_passes_and_one_byte_more_fails)
+{
+    struct jn_buf src = make_buf(256), dst = make_buf(256);
+    struct jn_body b;
+    const char *err = NULL;
+    jn_body_init(&b, JN_H1_BODY_CLOSE, 0, false); /* an HTTP/2 body without a length */
+    b.limit = 5;
+    put(&src, "hello");
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), 1);
+    b.src_eof = true;
+    cr_assert_geq(jn_body_pump(&b, &src, &dst, &err), 0);
+    cr_assert(b.done);
+    cr_assert_not(b.too_big);
+    jn_buf_consume(&dst, jn_buf_len(&dst));
+    jn_body_init(&b, JN_H1_BODY_CLOSE, 0, false);
+    b.limit = 5;
+    put(&src, "hello!");
+    cr_assert_eq(jn_body_pump(&b, &src, &dst, &err), JN_ETOOBIG);
+    cr_assert_eq(jn_buf_len(&dst), 0); /* the piece that crosses is not cut: not moved at all */
+    free(src.data);
+    free(dst.data);
+}

@@ -209,7 +209,9 @@ int jn_h2up_prepare(struct jn_stream *s, const struct jn_fields *f, struct jn_sl
     u->nnv = n;
     u->has_body = !s->req_body.done;
     /* The body goes as it is in DATA frames: no HTTP/1.1 chunks. */
+    uint64_t limit = s->req_body.limit; /* request_limits' max_body_size */
     jn_body_init(&s->req_body, s->req_body.in, s->req_body.remaining, false);
+    s->req_body.limit = limit;
     s->req_body.chunked.keep_trailers = true; /* an HTTP/1.1 client's, for the server */
     return ok ? 0 : JN_ENOMEM;
 }
