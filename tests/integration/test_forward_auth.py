@@ -685,3 +685,22 @@ def test_expect_100_continue_waits_for_the_check(junction, backends, auth, tmp_p
         assert p.returncode == 0, p.stderr
         assert p.stdout == str(want)
     assert [r["body_len"] for r in b.received] == [300000]
+
+
+def test_a_denial_carries_the_cors_headers_of_the_policy_before(junction, backends, auth):
+    (b,) = backends(1)
+    a = auth()
+    j = junction(cfg(b.port, a.port, routes="""
+  - name: api
+    match: { path_prefix: / }
+    upstream: app
+    policies:
+      - cors: { origins: ["https://app.example"] }
+      - forward_auth: { upstream: auth, path: /check }
+"""))
+    r, data = request(j.port, path="/deny401", headers={"Origin": "https://app.example"})
+    assert r.status == 401 and data == b"token expired\n"
+    assert r.getheader("Access-Control-Allow-Origin") == "https://app.example"
+    r, data = request(j.port, path="/ok", headers={"Origin": "https://app.example"})
+    assert r.status == 200
+    assert r.getheader("Access-Control-Allow-Origin") == "https://app.example"
