@@ -90,6 +90,9 @@ class AuthServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.waiting = 0
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
+    def handle_error(self, request, client_address):
+        pass  # a connection Junction closed on purpose (a body left unread)
+
     def close(self):
         self.hung.set()
         self.gate.set()
