@@ -18,6 +18,7 @@ static const struct jn_policy_ops *const registry[] = {
     &jn_policy_cors,
     &jn_policy_rate_limit,
     &jn_policy_concurrency_limit,
+    &jn_policy_forward_auth,
 };
 
 const struct jn_policy_ops *jn_policy_find(const char *name)

@@ -100,6 +100,7 @@ extern const struct jn_policy_ops jn_policy_request_limits;
 extern const struct jn_policy_ops jn_policy_cors;
 extern const struct jn_policy_ops jn_policy_rate_limit;
 extern const struct jn_policy_ops jn_policy_concurrency_limit;
+extern const struct jn_policy_ops jn_policy_forward_auth;
 
 /* The route's request_headers and response_headers, last in every chain. */
 extern const struct jn_policy_ops jn_policy_route_headers;

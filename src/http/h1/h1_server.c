@@ -326,6 +326,16 @@ static bool client_handshake(struct jn_client *c)
     return false;
 }
 
+/* True when the connection failed (the client reset it). A paused
+ * stream's client that reset is gone, and the policy's work is dropped; a
+ * FIN alone may be a half-close, which HTTP/1.1 allows, and is not. */
+static bool client_reset(struct jn_client *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    return c->hup && getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0;
+}
+
 void jn_client_drive(struct jn_client *c)
 {
     if (c->tp.handshaking && !client_handshake(c))
@@ -340,6 +350,11 @@ void jn_client_drive(struct jn_client *c)
             return;
         }
         if (c->stream != NULL) {
+            if (c->stream->paused && client_reset(c)) {
+                c->stream->error = "client reset while a policy worked";
+                jn_client_close(c); /* cancels the policy's work */
+                return;
+            }
             jn_proxy_drive(c->stream);
             if (c->stream != NULL || c->closed)
                 break;
