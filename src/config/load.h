@@ -68,7 +68,7 @@ struct jn_ld_found {
     yaml_node_t *value;
 };
 
-#define JN_LD_MAX_KEYS 16
+#define JN_LD_MAX_KEYS 24
 
 /* An entry for duplicate detection: a name and where it was written. */
 struct jn_ld_name {

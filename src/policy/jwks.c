@@ -302,9 +302,12 @@ static int read_jwk(json_t *jwk, struct jn_jwk *k, char *err, size_t errcap)
 
 static struct jn_jwks *set_new(size_t n)
 {
+    static atomic_uint_fast64_t last_id;
     struct jn_jwks *set = calloc(1, sizeof(*set) + n * sizeof(set->keys[0]));
-    if (set != NULL)
+    if (set != NULL) {
         atomic_init(&set->refs, 1);
+        set->id = atomic_fetch_add_explicit(&last_id, 1, memory_order_relaxed) + 1;
+    }
     return set;
 }
 

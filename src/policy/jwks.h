@@ -44,6 +44,7 @@ struct jn_jwk {
 /* An immutable key set. Readers hold a reference while they verify. */
 struct jn_jwks {
     atomic_uint refs;
+    uint64_t id; /* unique in the process, never 0: names the set (token caches) */
     size_t n;
     struct jn_jwk keys[];
 };

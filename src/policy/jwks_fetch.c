@@ -380,6 +380,7 @@ static void *run(void *arg)
         if (set != NULL) {
             struct jn_jwks *old = src->keys;
             src->keys = set;
+            atomic_store_explicit(&src->keys_id, set->id, memory_order_release);
             jn_jwks_unref(old); /* readers still verifying hold their own reference */
         }
         src->fetching = false;
@@ -442,6 +443,11 @@ struct jn_jwks *jn_jwks_source_get(struct jn_jwks_source *src)
         jn_jwks_ref(set);
     pthread_mutex_unlock(&src->lock);
     return set;
+}
+
+uint64_t jn_jwks_source_id(struct jn_jwks_source *src)
+{
+    return atomic_load_explicit(&src->keys_id, memory_order_acquire);
 }
 
 bool jn_jwks_source_wait(struct jn_jwks_source *src, struct jn_jwks_waiter *w)

@@ -7,6 +7,7 @@
 #define JN_POLICY_JWKS_FETCH_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,6 +40,7 @@ struct jn_jwks_source {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct jn_jwks *keys;   /* one reference held; NULL before the first fetch */
+    atomic_uint_fast64_t keys_id; /* keys->id, read without the lock; 0: none */
     struct jn_jwks_waiter *waiters;
     bool fetching, wanted, stopping, started;
     uint64_t last_attempt_ms; /* monotonic; 0: never */
@@ -54,6 +56,9 @@ int jn_jwks_source_start(struct jn_jwks_source *src);
 void jn_jwks_source_free(struct jn_jwks_source *src);
 /* The current set with a reference the caller drops (jn_jwks_unref), or NULL. */
 struct jn_jwks *jn_jwks_source_get(struct jn_jwks_source *src);
+/* The id of the current set (0: none yet), without the lock: a token
+ * verified with a set of another id must be verified again. */
+uint64_t jn_jwks_source_id(struct jn_jwks_source *src);
 /* A request met an unknown key: when a fetch is running, or may start now
  * (min_refresh since the last one), queues w to be posted to w->task.loop
  * once it ends and returns true; otherwise returns false. w NULL: just asks

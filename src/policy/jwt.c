@@ -3,7 +3,9 @@
  * HMAC secret, with the algorithm pinned by configuration and key type.
  * Publishes the claims as ${jwt.<claim>}, copies some into headers, and
  * may name the consumer. A token whose kid is unknown waits for the key
- * set refresh it triggers (docs/policies.md, "jwt"). */
+ * set refresh it triggers. Tokens that passed are cached per worker, by
+ * SHA-256 of the token, with what admitting them does, so that a reused
+ * token skips the signature and the JSON (docs/policies.md, "jwt"). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,6 +13,10 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "config/load.h"
 #include "core/log.h"
@@ -21,9 +27,14 @@
 #include "policy/jwks.h"
 #include "policy/jwks_fetch.h"
 #include "policy/jwt_token.h"
+#include "server/worker.h"
 #include "tls/tls_client.h"
 
 #define KEY_FILE_MAX (1024 * 1024)
+#define CACHE_DEFAULT 1024 /* tokens per worker */
+#define CACHE_MAX 1000000
+#define CACHE_WAYS 4       /* a token's place: one of the 4 slots of its set */
+#define CACHE_WORKERS 256  /* workers with an id beyond do not cache */
 
 struct claim_header {
     char *claim;  /* snapshot */
@@ -56,8 +67,43 @@ struct jwt_conf {
     struct claim_header *headers;
     size_t nheaders;
     char *consumer_claim;
+    uint32_t cache_size;           /* tokens per worker; 0: no cache */
     struct jn_jwks *keys;          /* owned: from jwks_file or secret_file */
     struct jn_jwks_source *source; /* owned: jwks_url */
+    struct token_cache **caches;   /* owned: CACHE_WORKERS, each made by its worker */
+    EVP_MD *sha256;                /* owned: fetched once (SHA256() fetches per call) */
+};
+
+/* A token that passed: what admitting it does, so that its next requests
+ * skip the signature and the JSON. Only the time checks run again; iss and
+ * aud passed, and the configuration cannot change under the cache. */
+struct cached_token {
+    unsigned char digest[SHA256_DIGEST_LENGTH]; /* of the whole token */
+    uint64_t set_id; /* the key set that verified it (jn_jwks.id); 0: free slot */
+    uint64_t used;   /* the cache's clock at its last use */
+    double exp, nbf;
+    bool has_exp, has_nbf;
+    const struct jn_cfg_consumer *consumer; /* consumer_claim's, in the snapshot */
+    char *blob; /* malloc'd: the variables and header values (admission_pack) */
+    size_t blob_len;
+    uint32_t nvars;
+};
+
+/* One worker's cache: only that worker's thread uses it, no lock. */
+struct token_cache {
+    EVP_MD_CTX *md; /* owned: reused for every digest */
+    size_t nsets;
+    uint64_t clock;
+    struct cached_token slots[]; /* nsets * CACHE_WAYS */
+};
+
+/* What admitting a token does, in s->arena. */
+struct admission {
+    const struct jn_cfg_consumer *consumer;
+    size_t nvars;
+    const char **names;       /* "jwt.<claim>" */
+    struct jn_slice *values;
+    struct jn_slice *headers; /* one per claims_to_headers entry; ptr NULL: none */
 };
 
 /* A request waiting for a key set fetch (heap: it may outlive the stream
@@ -182,6 +228,7 @@ static const struct jn_ld_key keys[] = {
     JN_LD_NUM("jwks_refresh", jn_ld_set_duration, OFF(jwks_refresh_ms), 1000, 86400000),
     JN_LD_NUM("jwks_min_refresh", jn_ld_set_duration, OFF(jwks_min_refresh_ms), 0, 3600000),
     JN_LD_NUM("jwks_timeout", jn_ld_set_duration, OFF(jwks_timeout_ms), 100, 60000),
+    JN_LD_NUM("cache_size", jn_ld_set_u32, OFF(cache_size), 0, CACHE_MAX),
 };
 static const struct jn_ld_table table = JN_LD_TABLE("jwt", keys);
 
@@ -290,9 +337,27 @@ static void check_keys_fit(struct jn_ld *ld, const struct jwt_conf *c, yaml_node
                 c->jwks_file != NULL ? c->jwks_file : c->secret_file);
 }
 
+static void cache_drop(struct cached_token *e)
+{
+    free(e->blob);
+    *e = (struct cached_token){ .set_id = 0 };
+}
+
 static void conf_free(void *arg)
 {
     struct jwt_conf *c = arg;
+    for (size_t w = 0; c->caches != NULL && w < CACHE_WORKERS; w++) {
+        struct token_cache *tc = c->caches[w];
+        for (size_t i = 0; tc != NULL && i < tc->nsets * CACHE_WAYS; i++)
+            free(tc->slots[i].blob);
+        if (tc != NULL)
+            EVP_MD_CTX_free(tc->md);
+        free(tc);
+    }
+    free(c->caches);
+    c->caches = NULL;
+    EVP_MD_free(c->sha256);
+    c->sha256 = NULL;
     jn_jwks_unref(c->keys);
     c->keys = NULL;
     if (c->source != NULL) {
@@ -312,6 +377,7 @@ static void *parse(struct jn_ld *ld, yaml_node_t *value)
     c->leeway_ms = 30000;
     c->require_exp = true;
     c->jwks_min_refresh_ms = 10000;
+    c->cache_size = CACHE_DEFAULT;
     if (!jn_ld_map(ld, value, &table, c, found) || ld->nerrors != before)
         return NULL;
     if (c->nfrom == 0) {
@@ -335,6 +401,10 @@ static void *parse(struct jn_ld *ld, yaml_node_t *value)
         jn_ld_error(ld, found[K_JWKS_CA].value, "jwks_ca: needs an https:// jwks_url");
     if (c->keys != NULL && ld->nerrors == before)
         check_keys_fit(ld, c, found[c->jwks_file ? K_JWKS_FILE : K_SECRET_FILE].value);
+    if (c->cache_size > 0 && ld->nerrors == before &&
+        ((c->caches = calloc(CACHE_WORKERS, sizeof(*c->caches))) == NULL ||
+         (c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL))
+        jn_ld_oom(ld);
     if (ld->nerrors != before) {
         conf_free(c);
         return NULL;
@@ -457,45 +527,275 @@ static struct jn_slice claim_text(struct jn_stream *s, json_t *v)
     return (struct jn_slice){ copy, copy != NULL ? len : 0 };
 }
 
-/* The token is good: the consumer, the variables and the headers. */
-static enum jn_filter_verdict admit(struct jn_stream *s, struct jn_fields *f,
-                                    const struct jwt_conf *c, json_t *claims)
+/* ---- the token cache ---- */
+
+/* This worker's cache, made on its first use; NULL when there is none. */
+static struct token_cache *worker_cache(const struct jwt_conf *c, const struct jn_stream *s)
 {
+    if (c->caches == NULL || s->gen == NULL || s->gen->worker == NULL)
+        return NULL;
+    int id = s->gen->worker->id;
+    if (id < 0 || id >= CACHE_WORKERS)
+        return NULL;
+    struct token_cache *tc = c->caches[id];
+    if (tc == NULL) {
+        size_t nsets = (c->cache_size + CACHE_WAYS - 1) / CACHE_WAYS;
+        tc = calloc(1, sizeof(*tc) + nsets * CACHE_WAYS * sizeof(tc->slots[0]));
+        if (tc == NULL || (tc->md = EVP_MD_CTX_new()) == NULL) {
+            free(tc);
+            return NULL;
+        }
+        tc->nsets = nsets;
+        c->caches[id] = tc;
+    }
+    return tc;
+}
+
+/* The SHA-256 of the whole token, or false when OpenSSL fails. */
+static bool token_digest(const struct jwt_conf *c, struct token_cache *tc, struct jn_slice token,
+                         unsigned char *out)
+{
+    unsigned int n = 0;
+    return EVP_DigestInit_ex2(tc->md, c->sha256, NULL) == 1 &&
+           EVP_DigestUpdate(tc->md, token.ptr, token.len) == 1 &&
+           EVP_DigestFinal_ex(tc->md, out, &n) == 1 && n == SHA256_DIGEST_LENGTH;
+}
+
+static struct cached_token *cache_set(struct token_cache *tc, const unsigned char *digest)
+{
+    uint64_t h;
+    memcpy(&h, digest, sizeof(h)); /* SHA-256 output is uniform */
+    return &tc->slots[(h % tc->nsets) * CACHE_WAYS];
+}
+
+/* The entry of digest verified by the key set set_id, or NULL. An entry
+ * verified by another set (the keys rotated) is dropped: a miss. */
+static struct cached_token *cache_find(struct token_cache *tc, const unsigned char *digest,
+                                       uint64_t set_id)
+{
+    struct cached_token *set = cache_set(tc, digest);
+    for (size_t i = 0; i < CACHE_WAYS; i++) {
+        struct cached_token *e = &set[i];
+        if (e->set_id == 0 || CRYPTO_memcmp(e->digest, digest, sizeof(e->digest)) != 0)
+            continue;
+        if (e->set_id != set_id || set_id == 0) {
+            cache_drop(e);
+            return NULL;
+        }
+        e->used = ++tc->clock;
+        return e;
+    }
+    return NULL;
+}
+
+/* The slot for digest: its own, else a free one, else the least recently
+ * used of its set (emptied). */
+static struct cached_token *cache_slot(struct token_cache *tc, const unsigned char *digest)
+{
+    struct cached_token *set = cache_set(tc, digest), *victim = &set[0];
+    for (size_t i = 0; i < CACHE_WAYS; i++) {
+        if (set[i].set_id != 0 &&
+            CRYPTO_memcmp(set[i].digest, digest, sizeof(set[i].digest)) == 0) {
+            victim = &set[i];
+            break;
+        }
+        if (victim->set_id != 0 && (set[i].set_id == 0 || set[i].used < victim->used))
+            victim = &set[i];
+    }
+    cache_drop(victim);
+    return victim;
+}
+
+static void put_u32(char **p, uint32_t v)
+{
+    memcpy(*p, &v, sizeof(v));
+    *p += sizeof(v);
+}
+
+static uint32_t get_u32(const char **p)
+{
+    uint32_t v;
+    memcpy(&v, *p, sizeof(v));
+    *p += sizeof(v);
+    return v;
+}
+
+static void put_bytes(char **p, struct jn_slice b)
+{
+    if (b.len > 0)
+        memcpy(*p, b.ptr, b.len);
+    (*p)[b.len] = '\0';
+    *p += b.len + 1;
+}
+
+/* Packs a's variables and header values into one malloc'd blob: per
+ * variable, its name's and value's lengths then both NUL-terminated; per
+ * header, its length (UINT32_MAX: none) then the value NUL-terminated. */
+static char *admission_pack(const struct jwt_conf *c, const struct admission *a, size_t *len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->nvars; i++)
+        n += 2 * sizeof(uint32_t) + strlen(a->names[i]) + 1 + a->values[i].len + 1;
+    for (size_t i = 0; i < c->nheaders; i++)
+        n += sizeof(uint32_t) + (a->headers[i].ptr != NULL ? a->headers[i].len + 1 : 0);
+    char *blob = malloc(n > 0 ? n : 1), *p = blob;
+    if (blob == NULL)
+        return NULL;
+    for (size_t i = 0; i < a->nvars; i++) {
+        struct jn_slice name = { a->names[i], strlen(a->names[i]) };
+        put_u32(&p, (uint32_t)name.len);
+        put_u32(&p, (uint32_t)a->values[i].len);
+        put_bytes(&p, name);
+        put_bytes(&p, a->values[i]);
+    }
+    for (size_t i = 0; i < c->nheaders; i++) {
+        put_u32(&p, a->headers[i].ptr != NULL ? (uint32_t)a->headers[i].len : UINT32_MAX);
+        if (a->headers[i].ptr != NULL)
+            put_bytes(&p, a->headers[i]);
+    }
+    *len = n;
+    return blob;
+}
+
+/* The admission of a cached token, its blob copied into s->arena. */
+static bool admission_unpack(struct jn_stream *s, const struct jwt_conf *c,
+                             const struct cached_token *e, struct admission *a)
+{
+    char *copy = jn_arena_alloc(&s->arena, e->blob_len > 0 ? e->blob_len : 1);
+    *a = (struct admission){
+        .consumer = e->consumer,
+        .nvars = e->nvars,
+        .names = jn_arena_alloc(&s->arena, (e->nvars + 1) * sizeof(*a->names)),
+        .values = jn_arena_alloc(&s->arena, (e->nvars + 1) * sizeof(*a->values)),
+        .headers = jn_arena_alloc(&s->arena, (c->nheaders + 1) * sizeof(*a->headers)),
+    };
+    if (copy == NULL || a->names == NULL || a->values == NULL || a->headers == NULL)
+        return false;
+    if (e->blob_len > 0)
+        memcpy(copy, e->blob, e->blob_len);
+    const char *p = copy;
+    for (size_t i = 0; i < e->nvars; i++) {
+        uint32_t nl = get_u32(&p), vl = get_u32(&p);
+        a->names[i] = p;
+        a->values[i] = (struct jn_slice){ p + nl + 1, vl };
+        p += nl + 1 + vl + 1;
+    }
+    for (size_t i = 0; i < c->nheaders; i++) {
+        uint32_t len = get_u32(&p);
+        a->headers[i] = (struct jn_slice){ NULL, 0 };
+        if (len != UINT32_MAX) {
+            a->headers[i] = (struct jn_slice){ p, len };
+            p += len + 1;
+        }
+    }
+    return true;
+}
+
+/* Keeps a token that passed, verified by the key set set_id. */
+static void cache_store(struct token_cache *tc, const struct jwt_conf *c,
+                        const unsigned char *digest, uint64_t set_id, const json_t *claims,
+                        const struct admission *a)
+{
+    size_t len = 0;
+    char *blob = admission_pack(c, a, &len);
+    if (blob == NULL)
+        return;
+    const json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
+    struct cached_token *e = cache_slot(tc, digest);
+    *e = (struct cached_token){
+        .set_id = set_id,
+        .used = ++tc->clock,
+        .exp = exp != NULL ? json_number_value(exp) : 0,
+        .nbf = nbf != NULL ? json_number_value(nbf) : 0,
+        .has_exp = exp != NULL,
+        .has_nbf = nbf != NULL,
+        .consumer = a->consumer,
+        .blob = blob,
+        .blob_len = len,
+        .nvars = (uint32_t)a->nvars,
+    };
+    memcpy(e->digest, digest, sizeof(e->digest));
+}
+
+/* ---- admission ---- */
+
+/* What admitting a token with these claims does, in s->arena. Returns
+ * false when out of memory; a->consumer NULL with consumer_claim set: no
+ * such consumer. */
+static bool admission_build(struct jn_stream *s, const struct jwt_conf *c, json_t *claims,
+                            struct admission *a)
+{
+    size_t max = json_object_size(claims);
+    *a = (struct admission){
+        .names = jn_arena_alloc(&s->arena, (max + 1) * sizeof(*a->names)),
+        .values = jn_arena_alloc(&s->arena, (max + 1) * sizeof(*a->values)),
+        .headers = jn_arena_alloc(&s->arena, (c->nheaders + 1) * sizeof(*a->headers)),
+    };
+    if (a->names == NULL || a->values == NULL || a->headers == NULL)
+        return false;
     if (c->consumer_claim != NULL) {
         const char *name = json_string_value(json_object_get(claims, c->consumer_claim));
         const struct jn_config *cfg = s->gen->cfg;
-        const struct jn_cfg_consumer *who = NULL;
-        for (size_t i = 0; name != NULL && i < cfg->nconsumers && who == NULL; i++)
+        for (size_t i = 0; name != NULL && i < cfg->nconsumers && a->consumer == NULL; i++)
             if (strcmp(cfg->consumers[i].name, name) == 0)
-                who = &cfg->consumers[i];
-        if (who == NULL)
-            return deny(s, "unknown consumer", false);
-        s->consumer = who;
+                a->consumer = &cfg->consumers[i];
     }
     const char *key;
     json_t *v;
     json_object_foreach (claims, key, v) {
         struct jn_slice text = claim_text(s, v);
         size_t klen = strlen(key);
-        char *name = jn_arena_alloc(&s->arena, klen + 5);
-        if (text.ptr == NULL || name == NULL)
+        if (text.ptr == NULL || a->nvars == max)
             continue;
+        char *name = jn_arena_alloc(&s->arena, klen + 5);
+        if (name == NULL || klen > UINT32_MAX - 5 || text.len > UINT32_MAX - 1)
+            return false;
         memcpy(name, "jwt.", 4);
         memcpy(name + 4, key, klen + 1);
-        if (jn_stream_var_set(s, name, text) != 0)
-            return jn_policy_reject(s, 500, "out of memory", NULL, 0);
+        a->names[a->nvars] = name;
+        a->values[a->nvars++] = text;
     }
+    for (size_t i = 0; i < c->nheaders; i++)
+        a->headers[i] = claim_text(s, json_object_get(claims, c->headers[i].claim));
+    return true;
+}
+
+/* Does what a says: the consumer, the variables and the headers. */
+static enum jn_filter_verdict admit(struct jn_stream *s, struct jn_fields *f,
+                                    const struct jwt_conf *c, const struct admission *a)
+{
+    if (c->consumer_claim != NULL)
+        s->consumer = a->consumer;
+    for (size_t i = 0; i < a->nvars; i++)
+        if (jn_stream_var_set(s, a->names[i], a->values[i]) != 0)
+            return jn_policy_reject(s, 500, "out of memory", NULL, 0);
     for (size_t i = 0; i < c->nheaders; i++) {
         jn_fields_remove(f, c->headers[i].header);
-        struct jn_slice text = claim_text(s, json_object_get(claims, c->headers[i].claim));
         struct jn_slice name = { c->headers[i].header, strlen(c->headers[i].header) };
-        if (text.ptr != NULL && jn_fields_add(f, name, text) != 0)
+        if (a->headers[i].ptr != NULL && jn_fields_add(f, name, a->headers[i]) != 0)
             return jn_policy_reject(s, 500, "too many header fields", NULL, 0);
     }
     for (size_t i = 0; c->hide_credentials && i < c->nfrom; i++)
         if (c->from[i].where == FROM_HEADER)
             jn_fields_remove(f, c->from[i].name);
     return JN_FILTER_CONTINUE;
+}
+
+/* A cached token: only the time checks run again (as jn_jwt_check_claims). */
+static enum jn_filter_verdict admit_cached(struct jn_stream *s, struct jn_fields *f,
+                                           const struct jwt_conf *c, struct cached_token *e)
+{
+    double now = (double)time(NULL), leeway = (double)(c->leeway_ms / 1000);
+    if (e->has_exp && !(now < e->exp + leeway)) {
+        cache_drop(e); /* never again */
+        return deny(s, jn_jwt_error(JN_JWT_EXPIRED), false);
+    }
+    if (e->has_nbf && !(now + leeway >= e->nbf))
+        return deny(s, jn_jwt_error(JN_JWT_NOT_YET_VALID), false);
+    struct admission a;
+    if (!admission_unpack(s, c, e, &a))
+        return jn_policy_reject(s, 500, "out of memory", NULL, 0);
+    return admit(s, f, c, &a);
 }
 
 static void wait_done(struct jn_task *t);
@@ -528,6 +828,16 @@ static enum jn_filter_verdict authenticate(struct jn_stream *s, struct jn_fields
                                            const struct jwt_conf *c, struct jn_slice token,
                                            bool may_wait, void **state)
 {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    struct token_cache *tc = token.len <= JN_JWT_MAX_LEN ? worker_cache(c, s) : NULL;
+    if (tc != NULL && !token_digest(c, tc, token, digest))
+        tc = NULL;
+    if (tc != NULL) {
+        uint64_t current = c->keys != NULL ? c->keys->id : jn_jwks_source_id(c->source);
+        struct cached_token *e = cache_find(tc, digest, current);
+        if (e != NULL)
+            return admit_cached(s, f, c, e);
+    }
     struct jn_jwt t;
     enum jn_jwt_result r = jn_jwt_decode(token.ptr, token.len, c->allowed, &t);
     if (r != JN_JWT_OK)
@@ -538,6 +848,7 @@ static enum jn_filter_verdict authenticate(struct jn_stream *s, struct jn_fields
     else
         set = jn_jwks_source_get(c->source);
     bool have_keys = set != NULL;
+    uint64_t set_id = have_keys ? set->id : 0;
     r = have_keys ? jn_jwt_verify(&t, set) : JN_JWT_UNKNOWN_KEY;
     jn_jwks_unref(set);
     /* A key set fetch may bring the key: wait for it (at most one fetch
@@ -555,14 +866,22 @@ static enum jn_filter_verdict authenticate(struct jn_stream *s, struct jn_fields
         .require_exp = c->require_exp,
     };
     enum jn_filter_verdict v;
+    struct admission a;
     if (!have_keys)
         v = deny(s, "no keys", false);
     else if (r != JN_JWT_OK)
         v = deny(s, jn_jwt_error(r), false);
     else if ((r = jn_jwt_check_claims(t.claims, &rules, (int64_t)time(NULL))) != JN_JWT_OK)
         v = deny(s, jn_jwt_error(r), false);
-    else
-        v = admit(s, f, c, t.claims);
+    else if (!admission_build(s, c, t.claims, &a))
+        v = jn_policy_reject(s, 500, "out of memory", NULL, 0);
+    else if (c->consumer_claim != NULL && a.consumer == NULL)
+        v = deny(s, "unknown consumer", false);
+    else {
+        if (tc != NULL)
+            cache_store(tc, c, digest, set_id, t.claims, &a);
+        v = admit(s, f, c, &a);
+    }
     jn_jwt_free(&t);
     return v;
 }

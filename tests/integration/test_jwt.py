@@ -576,6 +576,7 @@ routes:
     ("- jwt: { secret_file: %(empty)s, algorithms: [HS256] }", "/", "is empty"),
     ("- jwt: { jwks_file: %(f)s, algorithms: [RS256], token_from: [body:x] }", "body",
      "must be header:NAME"),
+    ("- jwt: { jwks_file: %(f)s, algorithms: [RS256], cache_size: -1 }", "-1", "cache_size"),
 ])
 def test_configuration_errors_name_the_position(tmp_path, keys, item, at, message):
     f = tmp_path / "jwks.json"
@@ -592,3 +593,105 @@ def test_configuration_errors_name_the_position(tmp_path, keys, item, at, messag
     assert r.returncode != 0
     assert f"bad.yaml:12:{line.index(at) + 1}:" in r.stderr, r.stderr
     assert message in r.stderr, r.stderr
+
+
+# ---- the cache of verified tokens (one worker, so that a token's second
+# request meets the entry its first one made) ----
+
+
+def one_worker(text):
+    return text.replace("workers: 2", "workers: 1", 1)
+
+
+@pytest.fixture
+def cached_junction(junction, backends, keys, tmp_path):
+    def start(settings="", extra=""):
+        (b,) = backends(1)
+        path = tmp_path / "jwks.json"
+        path.write_text(jwks_doc(keys, ["rsa", "p256"]))
+        j = junction(one_worker(cfg(b, "{ jwks_file: %s, algorithms: [RS256, ES256]%s }"
+                                       % (path, settings), extra)))
+        return j, b
+    return start
+
+
+def test_a_cached_token_still_expires(cached_junction, keys):
+    j, b = cached_junction(settings=", leeway: 0s")
+    tok = mint(keys, "RS256", exp=int(time.time()) + 2)
+    assert get(j.port, tok)[0].status == 200
+    assert get(j.port, tok)[0].status == 200  # from the cache
+    # Polled: refused once exp is reached, although it was cached.
+    wait_for(lambda: get(j.port, tok)[0].status == 401, what="the token to expire")
+    refused(j.port, tok, "token expired")
+
+
+def test_a_cached_token_is_refused_once_its_key_is_rotated_out(junction, backends, keys,
+                                                               jwks_server):
+    (b,) = backends(1)
+    srv = jwks_server(jwks_doc(keys, ["rsa"]))
+    j = junction(one_worker(cfg(b, "{ jwks_url: 'http://127.0.0.1:%d/jwks', "
+                                   "algorithms: [RS256, ES256], jwks_min_refresh: 0s }"
+                                   % srv.port)))
+    tok = mint(keys, "RS256")
+    assert get(j.port, tok)[0].status == 200
+    assert get(j.port, tok)[0].status == 200  # cached
+    fetches = srv.fetches
+    srv.doc = jwks_doc(keys, ["p256"])
+    # An unknown kid brings the new set, which has no RSA key any more.
+    assert get(j.port, mint(keys, "ES256"))[0].status == 200
+    assert srv.fetches > fetches
+    refused(j.port, tok, "unknown key")
+    assert len(b.received) == 3
+
+
+def test_the_cache_key_covers_the_signature(cached_junction, keys):
+    j, b = cached_junction()
+    for alg in ("RS256", "ES256"):
+        tok = mint(keys, alg)
+        assert get(j.port, tok)[0].status == 200
+        head, payload, sig = tok.split(".")
+        flipped = sig[:-6] + ("AAAAAA" if sig[-6:] != "AAAAAA" else "BBBBBB")
+        refused(j.port, ".".join((head, payload, flipped)), "bad signature")
+        other = b64(json.dumps(claims(sub="admin")).encode())
+        refused(j.port, ".".join((head, other, sig)), "bad signature")
+        assert get(j.port, tok)[0].status == 200
+    assert len(b.received) == 4
+
+
+def test_a_cached_token_gives_the_same_claims_headers_and_consumer(cached_junction, keys):
+    j, b = cached_junction(settings=", consumer_claim: sub, claims_to_headers: "
+                                    "{ sub: X-User-Id, tier: X-Tier, n: X-Number }",
+                           extra="consumers:\n  - name: alice\n")
+    tok = mint(keys, "RS256", tier="gold", n=42, nested={"a": 1})
+    seen = []
+    for _ in range(3):
+        r, _ = get(j.port, tok, headers={"X-User-Id": "mallory", "X-Tier": "platinum"})
+        assert r.status == 200
+        h = received_headers(b)
+        assert [k for k, _ in b.received[-1]["headers"]].count("X-User-Id") == 1
+        seen.append((h["x-user-id"], h["x-tier"], h["x-number"]))
+    assert seen == [("alice", "gold", "42")] * 3
+    # A token naming an unknown consumer is refused every time, cached or not.
+    carol = mint(keys, "RS256", sub="carol")
+    for _ in range(2):
+        refused(j.port, carol, "unknown consumer")
+
+
+def test_the_cache_may_be_turned_off(cached_junction, keys):
+    j, b = cached_junction(settings=", cache_size: 0, leeway: 0s, "
+                                    "claims_to_headers: { sub: X-User-Id }")
+    tok = mint(keys, "RS256", exp=int(time.time()) + 2)
+    for _ in range(3):
+        assert get(j.port, tok)[0].status == 200
+        assert received_headers(b)["x-user-id"] == "alice"
+    wait_for(lambda: get(j.port, tok)[0].status == 401, what="the token to expire")
+    refused(j.port, tok, "token expired")
+
+
+def test_a_small_cache_evicts_and_still_admits_every_token(cached_junction, keys):
+    j, b = cached_junction(settings=", cache_size: 2, claims_to_headers: { sub: X-User-Id }")
+    toks = [mint(keys, "ES256", sub="user%d" % i) for i in range(12)]
+    for _ in range(2):
+        for i, tok in enumerate(toks):
+            assert get(j.port, tok)[0].status == 200
+            assert received_headers(b)["x-user-id"] == "user%d" % i
