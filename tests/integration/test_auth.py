@@ -177,6 +177,30 @@ def test_key_auth_reads_the_query_and_removes_only_its_parameter(junction, backe
                              "/q/z?k=v"]), logged
 
 
+def test_a_query_key_is_never_logged_even_when_refused_before_key_auth(junction, backends):
+    (b,) = backends(1)
+    routes = """
+  - name: walled
+    match: { path_prefix: /walled }
+    upstream: app
+    policies:
+      - ip_filter: { deny: [127.0.0.0/8] }
+      - key_auth: { query: api_key }
+  - name: query
+    match: { path_prefix: /q }
+    upstream: app
+    policies:
+      - key_auth: { query: api_key }
+"""
+    j = junction(cfg(b, routes))
+    assert get(j.port, "/walled?api_key=" + ALICE_KEY + "&a=1")[0].status == 403
+    assert get(j.port, "/nowhere?x=2&api_key=" + ALICE_KEY)[0].status == 404
+    assert get(j.port, "/q?api%5Fkey=" + ALICE_KEY)[0].status == 200
+    wait_for(lambda: len(j.access_lines()) == 3, what="3 access log lines")
+    logged = sorted(x["path"] for x in j.access_lines())
+    assert logged == ["/nowhere?x=2", "/q", "/walled?a=1"], logged
+
+
 def test_key_auth_hide_credentials_false_forwards_the_key(junction, backends):
     (b,) = backends(1)
     j = junction(cfg(b, KEY_ROUTES))
