@@ -382,6 +382,10 @@ struct jn_config {
     size_t nconsumers;
     struct jn_cidr *trusted_proxies; /* peers whose X-Forwarded-For names the client */
     size_t ntrusted_proxies;
+    /* Query parameters that carry credentials (key_auth's query, jwt's
+     * token_from query:): the access log leaves them out of every target. */
+    const char **secret_params;
+    size_t nsecret_params;
     struct jn_cfg_policy *policies; /* the top-level policies:, inherited by every route */
     size_t npolicies;
     struct jn_router *router; /* owned: built from routes at load */

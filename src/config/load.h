@@ -113,6 +113,9 @@ bool jn_ld_on_free(struct jn_ld *ld, void (*fn)(void *), void *arg);
 void jn_ld_oom(struct jn_ld *ld);
 void *jn_ld_calloc(struct jn_ld *ld, size_t n, size_t size);
 char *jn_ld_strdup(struct jn_ld *ld, const char *s, size_t len);
+/* Records a query parameter that carries credentials (once per name), for
+ * the access log to leave out (cfg->secret_params). name: in the snapshot. */
+void jn_ld_secret_param(struct jn_ld *ld, const char *name);
 /* A printable, shortened copy of s for messages (escapes control bytes). */
 const char *jn_ld_quote(struct jn_ld *ld, const char *s, size_t len);
 

@@ -217,6 +217,23 @@ void *jn_ld_calloc(struct jn_ld *ld, size_t n, size_t size)
     return p;
 }
 
+void jn_ld_secret_param(struct jn_ld *ld, const char *name)
+{
+    struct jn_config *cfg = ld->cfg;
+    for (size_t i = 0; i < cfg->nsecret_params; i++)
+        if (strcmp(cfg->secret_params[i], name) == 0)
+            return;
+    /* A few names at most: the array is copied on each one. */
+    const char **v = jn_ld_calloc(ld, cfg->nsecret_params + 1, sizeof(*v));
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < cfg->nsecret_params; i++)
+        v[i] = cfg->secret_params[i];
+    v[cfg->nsecret_params] = name;
+    cfg->secret_params = v;
+    cfg->nsecret_params++;
+}
+
 char *jn_ld_strdup(struct jn_ld *ld, const char *s, size_t len)
 {
     char *p = jn_ld_calloc(ld, 1, len + 1);

@@ -20,6 +20,7 @@ struct jn_task {
     void (*done)(struct jn_task *t); /* on loop's thread, afterwards */
     struct jn_loop *loop;            /* borrowed: where done runs */
     struct jn_task *next;            /* queue link */
+    bool skipped;                    /* set by the pool: work did not run (shutdown) */
 };
 
 typedef void (*jn_io_fn)(struct jn_loop *loop, struct jn_io *io, uint32_t events);

@@ -23,7 +23,7 @@ static void *run(void *arg)
         pthread_mutex_lock(&lock);
         while (head == NULL && !stopping)
             pthread_cond_wait(&ready, &lock);
-        struct jn_task *t = head;
+        struct jn_task *t = stopping ? NULL : head;
         if (t != NULL) {
             head = t->next;
             if (head == NULL)
@@ -54,14 +54,30 @@ int jn_offload_start(unsigned n)
     return 0;
 }
 
+/* Hands t back to its loop without running its work. */
+static void skip(struct jn_task *t)
+{
+    t->skipped = true;
+    jn_loop_post(t->loop, t);
+}
+
 void jn_offload_stop(void)
 {
     pthread_mutex_lock(&lock);
     stopping = true;
+    struct jn_task *queued = head;
+    head = tail = NULL;
     pthread_cond_broadcast(&ready);
     pthread_mutex_unlock(&lock);
+    /* The work queued (bcrypt checks, a burst of them maybe) would hold
+     * the shutdown for its whole length: its owners hear it was skipped. */
+    while (queued != NULL) {
+        struct jn_task *next = queued->next;
+        skip(queued);
+        queued = next;
+    }
     for (unsigned i = 0; i < nthreads; i++)
-        pthread_join(threads[i], NULL);
+        pthread_join(threads[i], NULL); /* each finishes the work it runs */
     pthread_mutex_lock(&lock);
     nthreads = 0;
     pthread_mutex_unlock(&lock);
@@ -70,8 +86,14 @@ void jn_offload_stop(void)
 void jn_offload(struct jn_task *t)
 {
     t->next = NULL;
+    t->skipped = false;
     pthread_mutex_lock(&lock);
-    if (nthreads == 0 || stopping) {
+    if (stopping) {
+        pthread_mutex_unlock(&lock);
+        skip(t);
+        return;
+    }
+    if (nthreads == 0) {
         pthread_mutex_unlock(&lock);
         if (t->work != NULL)
             t->work(t);

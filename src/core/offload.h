@@ -8,11 +8,14 @@
 
 /* Starts n threads (at least 1). Returns 0 or JN_EIO. Idempotent. */
 int jn_offload_start(unsigned n);
-/* Finishes the queued tasks, then stops the threads; tasks queued later
- * run at once in the caller. Call before the loops tasks post to are gone. */
+/* Stops the threads once each has finished the work it is running. The
+ * tasks still queued, and those queued later, do not run their work: they
+ * are posted to their loop with t->skipped set, so that their done can
+ * answer (503) or free them. Call before the loops tasks post to are gone. */
 void jn_offload_stop(void);
 /* Queues t: t->work runs on a pool thread, then t->done on t->loop.
- * Thread-safe. Without a started pool, work runs here and done is posted. */
+ * Thread-safe. Without a started pool (never started: unit tests), work
+ * runs here and done is posted; after jn_offload_stop, see above. */
 void jn_offload(struct jn_task *t);
 
 #endif

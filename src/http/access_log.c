@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "http/h1/h1_server.h"
+#include "http/query.h"
 
 /* Copies s into out as JSON string content (without quotes). */
 static size_t json_escape(char *out, size_t cap, const char *s)
@@ -39,6 +40,25 @@ static void timestamp(char *out, size_t cap)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
+/* The target without the query parameters that carry credentials (in
+ * s->arena); the target itself when it holds none. */
+static const char *redacted(struct jn_stream *s, const struct jn_config *cfg)
+{
+    const char *q = s->path != NULL ? strchr(s->path, '?') : NULL;
+    if (q == NULL)
+        return s->path;
+    struct jn_slice query = { q + 1, strlen(q + 1) };
+    size_t plen = (size_t)(q - s->path);
+    char *out = jn_arena_alloc(&s->arena, plen + 1 + query.len + 1);
+    if (out == NULL)
+        return "-"; /* never the credential */
+    memcpy(out, s->path, plen);
+    size_t len = jn_query_without(query, cfg->secret_params, cfg->nsecret_params, out + plen + 1);
+    out[plen] = '?';
+    out[len > 0 ? plen + 1 + len : plen] = '\0';
+    return out;
+}
+
 void jn_access_log_write(struct jn_stream *s)
 {
     struct jn_worker *w = s->gen->worker;
@@ -47,7 +67,8 @@ void jn_access_log_write(struct jn_stream *s)
     char line[4096], when[64], method[64], path[2048];
     timestamp(when, sizeof(when));
     json_escape(method, sizeof(method), s->method);
-    json_escape(path, sizeof(path), s->path);
+    const struct jn_config *cfg = s->gen->cfg;
+    json_escape(path, sizeof(path), cfg->nsecret_params == 0 ? s->path : redacted(s, cfg));
     const char *upstream =
         s->up != NULL && s->server >= 0 ? s->up->cfg->servers[s->server].address : "-";
     const char *route = s->route != NULL ? s->route->name : "-";

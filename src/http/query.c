@@ -1,6 +1,8 @@
 /* Query strings read in place. */
 #include "http/query.h"
 
+#include <string.h>
+
 unsigned char jn_form_byte(const char *enc, size_t len, size_t *i)
 {
     unsigned char c = (unsigned char)enc[*i];
@@ -46,4 +48,45 @@ bool jn_query_find(struct jn_slice q, const char *name, size_t nlen, struct jn_s
         i += plen + 1;
     }
     return false;
+}
+
+static bool named(const char *p, size_t len, const char *const *names, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (jn_form_eq(p, len, names[k], strlen(names[k])))
+            return true;
+    return false;
+}
+
+size_t jn_query_without(struct jn_slice q, const char *const *names, size_t n, char *out)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < q.len;) {
+        const char *p = q.ptr + i;
+        const char *amp = memchr(p, '&', q.len - i);
+        size_t plen = amp ? (size_t)(amp - p) : q.len - i;
+        const char *eq = memchr(p, '=', plen);
+        size_t nlen = eq ? (size_t)(eq - p) : plen;
+        if (!named(p, nlen, names, n)) {
+            if (len > 0)
+                out[len++] = '&';
+            memcpy(out + len, p, plen);
+            len += plen;
+        }
+        i += plen + 1;
+    }
+    return len;
+}
+
+bool jn_query_hide(struct jn_arena *arena, struct jn_slice *q, const char *name)
+{
+    struct jn_slice found;
+    if (!jn_query_find(*q, name, strlen(name), &found))
+        return true;
+    char *out = jn_arena_alloc(arena, q->len + 1);
+    if (out == NULL)
+        return false;
+    size_t len = jn_query_without(*q, &name, 1, out);
+    *q = (struct jn_slice){ out, len };
+    return true;
 }

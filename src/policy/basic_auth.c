@@ -9,9 +9,11 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/load.h"
 #include "core/log.h"
@@ -44,6 +46,8 @@ struct basic_auth {
     bool hide_credentials;
     uint64_t cache_ttl; /* ms; 0: no cache */
     uint32_t cache_size;
+    uint32_t max_pending; /* checks queued or running at once; more: 503 */
+    _Atomic uint32_t pending;
     const struct jn_cfg_consumer *consumers; /* borrowed from the snapshot */
     size_t nconsumers;
     /* A hash an unknown username is checked against, so that the answer
@@ -81,6 +85,8 @@ static const struct jn_ld_key keys[] = {
     JN_LD_NUM("cache_ttl", jn_ld_set_duration, offsetof(struct basic_auth, cache_ttl), 0,
               24 * 3600 * 1000),
     JN_LD_NUM("cache_size", jn_ld_set_u32, offsetof(struct basic_auth, cache_size), 1, 1 << 20),
+    JN_LD_NUM("max_pending_checks", jn_ld_set_u32, offsetof(struct basic_auth, max_pending), 1,
+              1 << 20),
 };
 static const struct jn_ld_table table = JN_LD_TABLE("basic_auth", keys);
 
@@ -135,6 +141,12 @@ static void *parse(struct jn_ld *ld, yaml_node_t *value)
     if (b->challenge == NULL)
         return NULL;
     snprintf(b->challenge, cap, "Basic realm=\"%s\", charset=\"UTF-8\"", b->realm);
+    if (b->max_pending == 0) {
+        /* 64 per offload thread, which are as many as the workers. */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        uint32_t workers = ld->cfg->workers > 0 ? ld->cfg->workers : cores > 0 ? (uint32_t)cores : 1;
+        b->max_pending = 64 * JN_MIN(workers, 16u);
+    }
     b->consumers = ld->cfg->consumers;
     b->nconsumers = ld->cfg->nconsumers;
     for (size_t i = 0; i < b->nconsumers; i++) {
@@ -224,6 +236,7 @@ static void cache_put(struct basic_auth *b, const uint8_t key[32],
 
 struct basic_check {
     struct jn_task task;                    /* first: the pool hands it back */
+    atomic_bool cancelled;                  /* the stream ended: skip bcrypt */
     struct jn_stream *s;                    /* NULL once the stream ended (cancel) */
     void **state;                           /* the stream's slot, which points here */
     struct basic_auth *conf;                /* read in done only while s lives */
@@ -231,7 +244,6 @@ struct basic_check {
     uint8_t key[32];
     bool ok;
     char hash[61];
-    struct crypt_data data; /* crypt_rn's work area, 32 KiB */
     size_t password_len;
     char password[]; /* NUL-terminated */
 };
@@ -239,18 +251,33 @@ struct basic_check {
 static void check_free(struct basic_check *c)
 {
     OPENSSL_cleanse(c->password, c->password_len);
-    OPENSSL_cleanse(&c->data, sizeof(c->data));
     free(c);
 }
 
 static void check_work(struct jn_task *t)
 {
     struct basic_check *c = (struct basic_check *)t;
-    const char *out = crypt_rn(c->password, c->hash, &c->data, (int)sizeof(c->data));
+    if (atomic_load(&c->cancelled)) {
+        jn_log(JN_LOG_DEBUG, "basic_auth: the client left, bcrypt skipped");
+        return;
+    }
+    /* crypt_rn's work area (32 KiB) exists only while a check runs, so a
+     * queued check holds a few hundred bytes. */
+    struct crypt_data *data = malloc(sizeof(*data));
+    if (data == NULL)
+        return;
+    memset(data, 0, sizeof(*data));
+    const char *out = crypt_rn(c->password, c->hash, data, (int)sizeof(*data));
     size_t len = strlen(c->hash);
     bool same = out != NULL && strlen(out) == len && CRYPTO_memcmp(out, c->hash, len) == 0;
     c->ok = same && c->consumer != NULL;
+    OPENSSL_cleanse(data, sizeof(*data));
+    free(data);
 }
+
+static const struct jn_http_field retry_after[] = {
+    { JN_SLICE_LIT("Retry-After"), JN_SLICE_LIT("1") },
+};
 
 static const struct jn_http_field *challenge(const struct basic_auth *b, struct jn_http_field *f)
 {
@@ -266,7 +293,10 @@ static void check_done(struct jn_task *t)
     struct jn_stream *s = c->s;
     if (s != NULL) {
         *c->state = NULL;
-        if (c->ok) {
+        atomic_fetch_sub(&c->conf->pending, 1);
+        if (c->task.skipped) {
+            jn_policy_reject(s, 503, "shutting down", retry_after, 1);
+        } else if (c->ok) {
             cache_put(c->conf, c->key, c->consumer, jn_loop_now(t->loop));
             s->consumer = c->consumer;
         } else {
@@ -280,10 +310,14 @@ static void check_done(struct jn_task *t)
 
 static void cancel(struct jn_stream *s, void *conf, void **state)
 {
-    (void)s, (void)conf;
+    (void)s;
+    struct basic_auth *b = conf;
     struct basic_check *c = *state;
-    if (c != NULL)
+    if (c != NULL) {
+        atomic_store(&c->cancelled, true);
         c->s = NULL; /* its done frees it */
+        atomic_fetch_sub(&b->pending, 1);
+    }
     *state = NULL;
 }
 
@@ -370,9 +404,19 @@ static enum jn_filter_verdict start_check(struct jn_stream *s, struct basic_auth
                                           const struct jn_cfg_consumer *consumer,
                                           struct jn_slice password, const uint8_t key[32])
 {
+    /* A burst of logins (wrong ones cost a bcrypt each) must not queue
+     * seconds of work ahead of the next right one: refused at once. */
+    if (atomic_fetch_add(&b->pending, 1) >= b->max_pending) {
+        atomic_fetch_sub(&b->pending, 1);
+        jn_log(JN_LOG_DEBUG, "basic_auth: %u checks pending, refused", b->max_pending);
+        return jn_policy_reject(s, 503, "too many authentication checks", retry_after, 1);
+    }
     struct basic_check *c = calloc(1, sizeof(*c) + password.len + 1);
-    if (c == NULL)
+    if (c == NULL) {
+        atomic_fetch_sub(&b->pending, 1);
         return jn_policy_reject(s, 500, "out of memory", NULL, 0);
+    }
+    atomic_init(&c->cancelled, false);
     c->task.work = check_work;
     c->task.done = check_done;
     c->task.loop = &s->client->worker->loop;

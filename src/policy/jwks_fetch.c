@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,14 +126,87 @@ static int wait_fd(struct jn_jwks_source *src, int fd, short events, uint64_t de
     }
 }
 
-static int connect_to(struct jn_jwks_source *src, uint64_t deadline, const char **why)
+/* A name lookup run by glibc's getaddrinfo_a on its own thread, so that it
+ * too is bounded by the deadline and the stop eventfd. A lookup given up
+ * on is left to finish: whichever of the two owners lets go last frees it
+ * (glibc's lookup cannot be interrupted once it runs). */
+struct lookup {
+    struct gaicb req; /* ar_name and ar_service point into name */
+    struct addrinfo hints;
+    int done_fd;     /* eventfd, written when the lookup ends */
+    atomic_int refs; /* the fetch and the notification */
+    char name[];     /* host, NUL, port, NUL */
+};
+
+static void lookup_unref(struct lookup *l)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
-    int rc = getaddrinfo(src->host, src->port, &hints, &res);
+    if (atomic_fetch_sub(&l->refs, 1) != 1)
+        return;
+    if (l->req.ar_result != NULL)
+        freeaddrinfo(l->req.ar_result);
+    close(l->done_fd);
+    free(l);
+}
+
+static void lookup_done(union sigval v)
+{
+    struct lookup *l = v.sival_ptr;
+    uint64_t one = 1;
+    if (write(l->done_fd, &one, sizeof(one)) < 0)
+        jn_log(JN_LOG_DEBUG, "jwt: eventfd: %s", strerror(errno));
+    lookup_unref(l);
+}
+
+/* Resolves host and port by the deadline. Returns 0 with *res set (the
+ * caller frees it), or -1 with *why. */
+static int resolve(struct jn_jwks_source *src, uint64_t deadline, struct addrinfo **res,
+                   const char **why)
+{
+    size_t hlen = strlen(src->host), plen = strlen(src->port);
+    struct lookup *l = calloc(1, sizeof(*l) + hlen + plen + 2);
+    if (l == NULL || (l->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        free(l);
+        *why = "out of memory";
+        return -1;
+    }
+    memcpy(l->name, src->host, hlen + 1);
+    memcpy(l->name + hlen + 1, src->port, plen + 1);
+    l->hints.ai_socktype = SOCK_STREAM;
+    l->req = (struct gaicb){ .ar_name = l->name, .ar_service = l->name + hlen + 1,
+                             .ar_request = &l->hints };
+    atomic_init(&l->refs, 2);
+    struct sigevent ev = { .sigev_notify = SIGEV_THREAD, .sigev_notify_function = lookup_done,
+                           .sigev_value = { .sival_ptr = l } };
+    struct gaicb *list[1] = { &l->req };
+    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, &ev);
     if (rc != 0) {
+        close(l->done_fd);
+        free(l);
         *why = gai_strerror(rc);
         return -1;
     }
+    rc = wait_fd(src, l->done_fd, POLLIN, deadline);
+    if (rc != 0) {
+        *why = rc == JN_ETIMEOUT ? "name lookup timed out" : "stopping";
+        lookup_unref(l); /* the lookup frees itself when it ends */
+        return -1;
+    }
+    rc = gai_error(&l->req);
+    if (rc != 0) {
+        *why = gai_strerror(rc);
+    } else {
+        *res = l->req.ar_result;
+        l->req.ar_result = NULL;
+    }
+    lookup_unref(l);
+    return rc == 0 ? 0 : -1;
+}
+
+static int connect_to(struct jn_jwks_source *src, uint64_t deadline, const char **why)
+{
+    struct addrinfo *res = NULL;
+    if (resolve(src, deadline, &res, why) != 0)
+        return -1;
     int fd = -1;
     *why = "connection refused";
     for (struct addrinfo *a = res; a != NULL && fd < 0; a = a->ai_next) {

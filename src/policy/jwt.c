@@ -206,6 +206,8 @@ static void set_token_from(struct jn_ld *ld, const struct jn_ld_key *key, yaml_n
                                  : items[i][0] == 'q' ? FROM_QUERY
                                                       : FROM_COOKIE;
         c->from[c->nfrom++] = (struct token_source){ where, colon + 1 };
+        if (where == FROM_QUERY)
+            jn_ld_secret_param(ld, colon + 1);
     }
 }
 
@@ -775,9 +777,13 @@ static enum jn_filter_verdict admit(struct jn_stream *s, struct jn_fields *f,
         if (a->headers[i].ptr != NULL && jn_fields_add(f, name, a->headers[i]) != 0)
             return jn_policy_reject(s, 500, "too many header fields", NULL, 0);
     }
-    for (size_t i = 0; c->hide_credentials && i < c->nfrom; i++)
+    for (size_t i = 0; c->hide_credentials && i < c->nfrom; i++) {
         if (c->from[i].where == FROM_HEADER)
             jn_fields_remove(f, c->from[i].name);
+        else if (c->from[i].where == FROM_QUERY &&
+                 !jn_query_hide(&s->arena, &s->req.query, c->from[i].name))
+            return jn_policy_reject(s, 500, "out of memory", NULL, 0);
+    }
     return JN_FILTER_CONTINUE;
 }
 

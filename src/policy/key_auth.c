@@ -33,8 +33,10 @@ static void set_query(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t
 {
     struct key_auth *k = obj;
     char *s = jn_ld_nonempty(ld, value, key->name, "a query parameter name");
-    if (s != NULL)
+    if (s != NULL) {
         k->query = s;
+        jn_ld_secret_param(ld, s);
+    }
 }
 
 static const struct jn_ld_key keys[] = {
@@ -70,51 +72,6 @@ static void *parse(struct jn_ld *ld, yaml_node_t *value)
     return k;
 }
 
-/* q without every parameter named name, written at out (q.len bytes). */
-static size_t without_param(struct jn_slice q, const char *name, char *out)
-{
-    size_t len = 0;
-    for (size_t i = 0; i < q.len;) {
-        const char *p = q.ptr + i;
-        const char *amp = memchr(p, '&', q.len - i);
-        size_t plen = amp ? (size_t)(amp - p) : q.len - i;
-        const char *eq = memchr(p, '=', plen);
-        size_t nlen = eq ? (size_t)(eq - p) : plen;
-        if (!jn_form_eq(p, nlen, name, strlen(name))) {
-            if (len > 0)
-                out[len++] = '&';
-            memcpy(out + len, p, plen);
-            len += plen;
-        }
-        i += plen + 1;
-    }
-    return len;
-}
-
-/* Removes the parameter from the query sent upstream (hide) and, always,
- * from the target the access log shows: a key must not end up in logs. */
-static int strip_param(struct jn_stream *s, const char *name, bool hide)
-{
-    struct jn_slice q = s->req.query, found;
-    if (s->path == NULL || !jn_query_find(q, name, strlen(name), &found))
-        return 0;
-    size_t plen = strcspn(s->path, "?");
-    char *path = jn_arena_alloc(&s->arena, plen + 1 + q.len + 1);
-    char *query = hide ? jn_arena_alloc(&s->arena, q.len + 1) : NULL;
-    if (path == NULL || (hide && query == NULL))
-        return JN_ENOMEM;
-    memcpy(path, s->path, plen);
-    size_t len = without_param(q, name, path + plen + 1);
-    path[plen] = '?';
-    path[len > 0 ? plen + 1 + len : plen] = '\0';
-    s->path = path;
-    if (hide) {
-        size_t qlen = without_param(q, name, query);
-        s->req.query = (struct jn_slice){ query, qlen };
-    }
-    return 0;
-}
-
 /* The key in the query parameter, decoded into s->arena; empty when none. */
 static struct jn_slice query_key(struct jn_stream *s, const char *name)
 {
@@ -142,7 +99,10 @@ static enum jn_filter_verdict on_request(struct jn_stream *s, struct jn_fields *
     struct jn_slice key = jn_http_field_get(fields->v, fields->n, k->header);
     if (key.len == 0 && k->query != NULL)
         key = query_key(s, k->query); /* a copy: the query is rewritten below */
-    if (k->query != NULL && strip_param(s, k->query, k->hide_credentials) != 0)
+    /* The access log leaves the parameter out whatever happens (the
+     * snapshot's secret_params); here it is kept from the upstream. */
+    if (k->query != NULL && k->hide_credentials &&
+        !jn_query_hide(&s->arena, &s->req.query, k->query))
         return jn_policy_reject(s, 500, "out of memory", NULL, 0);
     if (key.len == 0)
         return jn_policy_reject(s, 401, "API key required", challenge, 1);

@@ -7,11 +7,13 @@ import hashlib
 import http.client
 import json
 import select
+import signal
 import socket
+import struct
 import subprocess
 import warnings
 
-from conftest import BIN, read_head, wait_for
+from conftest import BIN, read_head, recv_until_close, wait_for
 from h2client import H2Client
 
 with warnings.catch_warnings():
@@ -173,6 +175,30 @@ def test_key_auth_reads_the_query_and_removes_only_its_parameter(junction, backe
     logged = sorted(x["path"] for x in j.access_lines())
     assert logged == sorted(["/q/x?a=1&b=2", "/q/x", "/q/y?z=9", "/q/x?a=1", "/q/x?a=1", "/q/x",
                              "/q/z?k=v"]), logged
+
+
+def test_a_query_key_is_never_logged_even_when_refused_before_key_auth(junction, backends):
+    (b,) = backends(1)
+    routes = """
+  - name: walled
+    match: { path_prefix: /walled }
+    upstream: app
+    policies:
+      - ip_filter: { deny: [127.0.0.0/8] }
+      - key_auth: { query: api_key }
+  - name: query
+    match: { path_prefix: /q }
+    upstream: app
+    policies:
+      - key_auth: { query: api_key }
+"""
+    j = junction(cfg(b, routes))
+    assert get(j.port, "/walled?api_key=" + ALICE_KEY + "&a=1")[0].status == 403
+    assert get(j.port, "/nowhere?x=2&api_key=" + ALICE_KEY)[0].status == 404
+    assert get(j.port, "/q?api%5Fkey=" + ALICE_KEY)[0].status == 200
+    wait_for(lambda: len(j.access_lines()) == 3, what="3 access log lines")
+    logged = sorted(x["path"] for x in j.access_lines())
+    assert logged == ["/nowhere?x=2", "/q", "/walled?a=1"], logged
 
 
 def test_key_auth_hide_credentials_false_forwards_the_key(junction, backends):
@@ -476,3 +502,96 @@ def test_a_request_body_waits_for_the_bcrypt_check_and_then_goes_up_whole(juncti
     assert r.status == 200 and json.loads(bytes(r.data))["body_len"] == len(body)
     h2.close()
     assert [x["body_len"] for x in b.received] == [len(body), len(body)]
+
+
+# ---- basic_auth under a burst: the cap, abandoned checks, shutdown ----
+
+CAPPED = {}
+
+
+def capped_cfg(b, cap=None, level="info"):
+    """One worker (one offload thread); user slow has a cost-14 hash."""
+    if not CAPPED:
+        CAPPED["hash"] = bcrypt("slow-pw", 14)
+    conf = "{ max_pending_checks: %d }" % cap if cap else "{}"
+    routes = """
+  - name: login
+    match: { path_prefix: /login }
+    upstream: app
+    policies:
+      - basic_auth: %s
+""" % conf
+    return cfg(b, routes, workers=1, extra_consumers=SLOW % CAPPED["hash"],
+               extra="error_log: { level: %s }" % level)
+
+
+def test_basic_auth_refuses_checks_beyond_max_pending_checks_with_503(junction, backends):
+    (b,) = backends(1)
+    j = junction(capped_cfg(b, cap=2))
+    c = H2Client(j.port)
+    held = [c.request(path="/login/%d" % i, headers=list(basic("slow", "x%d" % i).items()))
+            for i in range(2)]
+    over = c.request(path="/login/over", headers=list(basic("alice", "alice-pw").items()))
+    c.pump(lambda: c.responses[over].done)
+    r = c.responses[over]
+    assert r.status == 503, r.status
+    assert r.headers["retry-after"] == "1"
+    assert json.loads(bytes(r.data))["error"] == "too many authentication checks"
+    # The streams reset: their places are free at once, a right login passes.
+    for sid in held:
+        c.conn.reset_stream(sid)
+    c.flush()
+    r = c.get("/login/ok", headers=list(basic("alice", "alice-pw").items()))
+    assert r.status == 200
+    c.close()
+    assert [x["path"] for x in b.received] == ["/login/ok"]
+
+
+def test_abandoned_http1_checks_skip_bcrypt_and_free_their_place(junction, backends):
+    (b,) = backends(1)
+    j = junction(capped_cfg(b, cap=2, level="debug"))
+    socks = []
+    for i in range(2):
+        s = socket.create_connection(("127.0.0.1", j.port), timeout=30)
+        auth = basic("nobody", "x%d" % i)["Authorization"]
+        s.sendall(("GET /login/%d HTTP/1.1\r\nHost: a\r\nAuthorization: %s\r\n\r\n"
+                   % (i, auth)).encode())
+        socks.append(s)
+    wait_for(lambda: get(j.port, "/login/full", basic("alice", "alice-pw"))[0].status == 503,
+             what="the cap reached")
+    for s in socks:  # reset (a FIN alone may be a half-close, which HTTP/1.1 allows)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    # The resets are seen while the checks wait: the queued one skips bcrypt
+    # and neither holds a place any more.
+    wait_for(lambda: "bcrypt skipped" in j.stderr(), what="a check skipped")
+    r, data = get(j.port, "/login/ok", basic("alice", "alice-pw"))
+    assert r.status == 200, data
+    assert b.received[-1]["path"] == "/login/ok"
+
+
+def test_shutdown_answers_queued_checks_503_without_running_them(junction, backends):
+    (b,) = backends(1)
+    j = junction(capped_cfg(b, cap=4))
+    socks = []
+    for i in range(4):
+        s = socket.create_connection(("127.0.0.1", j.port), timeout=30)
+        auth = basic("slow", "x%d" % i)["Authorization"]
+        s.sendall(("GET /login/%d HTTP/1.1\r\nHost: a\r\nAuthorization: %s\r\n\r\n"
+                   % (i, auth)).encode())
+        socks.append(s)
+    wait_for(lambda: get(j.port, "/login/full", basic("alice", "alice-pw"))[0].status == 503,
+             what="the four checks queued or running")
+    j.proc.send_signal(signal.SIGTERM)
+    answers = []
+    for s in socks:
+        data = recv_until_close(s)
+        answers.append(data)
+        s.close()
+    statuses = [int(a.split(b" ", 2)[1]) for a in answers]
+    # The check running finishes (401); the queued ones do not run.
+    assert statuses.count(503) >= 2 and set(statuses) <= {401, 503}, statuses
+    for a in answers:
+        if b" 503 " in a.split(b"\r\n", 1)[0]:
+            assert json.loads(a.split(b"\r\n\r\n", 1)[1])["error"] == "shutting down"
+    assert j.proc.wait(timeout=30) == 0

@@ -326,6 +326,28 @@ def test_token_from_header_query_and_cookie(file_junction, keys):
     assert len(b.received) == 4
 
 
+def test_a_query_token_is_hidden_upstream_and_never_logged(file_junction, keys):
+    j, b = file_junction(settings=", token_from: [query:access_token], hide_credentials: true",
+                         extra="access_log: { path: stdout, format: json }")
+    tok = mint(keys, "ES256")
+    assert get(j.port, path="/p?a=1&access_token=" + tok + "&b=2")[0].status == 200
+    assert b.received[-1]["path"] == "/p?a=1&b=2"
+    r, _ = get(j.port, path="/p?access_token=" + tok[:-4] + "AAAA")
+    assert r.status == 401
+    wait_for(lambda: len(j.access_lines()) == 2, what="2 access log lines")
+    assert sorted(x["path"] for x in j.access_lines()) == ["/p", "/p?a=1&b=2"]
+
+
+def test_a_query_token_kept_upstream_is_still_left_out_of_the_log(file_junction, keys):
+    j, b = file_junction(settings=", token_from: [query:access_token]",
+                         extra="access_log: { path: stdout, format: json }")
+    tok = mint(keys, "ES256")
+    assert get(j.port, path="/p?access_token=" + tok + "&b=2")[0].status == 200
+    assert b.received[-1]["path"] == "/p?access_token=" + tok + "&b=2"
+    wait_for(lambda: len(j.access_lines()) == 1, what="1 access log line")
+    assert j.access_lines()[0]["path"] == "/p?b=2"
+
+
 def test_secret_file_holds_a_raw_hmac_secret(junction, backends, keys, tmp_path):
     (b,) = backends(1)
     path = tmp_path / "secret"
