@@ -1,7 +1,8 @@
 """Part 8 of `make bench` (bench/run.py): what the gateway policies cost.
 
 Junction alone, one worker, in interleaved rounds of wrk, with the same route three ways:
-no policies; key_auth + rate_limit; jwt (RS256, a JWKS file) + rate_limit. The rate limit
+no policies; key_auth + rate_limit; jwt (RS256, a JWKS file) + rate_limit, with its cache of
+verified tokens and without it (a client that sends a new token on every request). The rate limit
 is keyed by the consumer and set high enough never to refuse, so every request pays for a
 key lookup (or a signature check) and a counter update on a key that every connection
 shares, the worst case for contention. The RS256 token is minted here with the openssl
@@ -44,6 +45,10 @@ POLICIES = {
     "key_auth + rate_limit": "    policies:\n      - key_auth: {}\n" + RATE,
     "jwt RS256 + rate_limit": ("    policies:\n      - jwt: { algorithms: [RS256], jwks_file: JWKS,"
                                " issuer: bench, consumer_claim: sub }\n" + RATE),
+    # The same without the token cache: what a client pays that sends a new token each time.
+    "jwt RS256 uncached + rate_limit": ("    policies:\n      - jwt: { algorithms: [RS256],"
+                                        " jwks_file: JWKS, issuer: bench, consumer_claim: sub,"
+                                        " cache_size: 0 }\n" + RATE),
 }
 
 
@@ -72,8 +77,8 @@ def mint_rs256(tmp):
     return jwks, f"{header}.{claims}.{b64url(sig)}"
 
 
-def wrk_script(tmp, name, headers):
-    path = os.path.join(tmp, f"policy-{name.split()[0]}.lua")
+def wrk_script(tmp, slug, headers):
+    path = os.path.join(tmp, f"policy-{slug}.lua")
     with open(path, "w") as f:
         for k, v in headers.items():
             f.write(f'wrk.headers["{k}"] = "{v}"\n')
@@ -86,7 +91,8 @@ def variants(tmp, backend_ports, port=8080):
     for name, pol in POLICIES.items():
         text = HEAD.format(port=port, key=API_KEY, b0=backend_ports[0], b1=backend_ports[1])
         text += pol.replace("JWKS", jwks)
-        cfg = os.path.join(tmp, f"policy-{name.split()[0]}.yaml")
+        slug = "-".join(w for w in name.split() if w.isalnum() or "_" in w)
+        cfg = os.path.join(tmp, f"policy-{slug}.yaml")
         with open(cfg, "w") as f:
             f.write(text)
         headers = {}
@@ -95,8 +101,8 @@ def variants(tmp, backend_ports, port=8080):
         if "jwt" in name:
             headers["Authorization"] = "Bearer " + token
         out.append(dict(name=name, cfg=cfg, headers=headers,
-                        script=wrk_script(tmp, name, headers) if headers else None,
-                        log=os.path.join(tmp, f"policy-{name.split()[0]}.log")))
+                        script=wrk_script(tmp, slug, headers) if headers else None,
+                        log=os.path.join(tmp, f"policy-{slug}.log")))
     return out
 
 
@@ -131,7 +137,7 @@ def part_policies(a, tmp, h):
 
     by_round = h.interleave(
         [(v["name"], v) for v in ok], a.rounds, measure,
-        lambda n, r: f"{n:24s} {r['rps']:9.0f} req/s  cpu {r['cpu_us']:6.1f} us/req  "
+        lambda n, r: f"{n:32s} {r['rps']:9.0f} req/s  cpu {r['cpu_us']:6.1f} us/req  "
                      f"errors {r['errs']}")
     med = h.medians(by_round)
     rows = [[n, f"{m['rps']:.0f}", f"{m['p99']:.2f}", f"{m['cpu_us']:.1f}", f"{m['rss_mb']:.1f}",
@@ -152,8 +158,8 @@ def part_policies(a, tmp, h):
     if ratios:
         print("  policies / no policies       ratio of medians   median of per-round ratios")
         for name, x in ratios.items():
-            print(f"    {name:24s} req/s  x{x['rps']:.2f}            x{x['rps_rounds']:.2f}")
-            print(f"    {name:24s} cpu    x{x['cpu']:.2f}            x{x['cpu_rounds']:.2f}")
+            print(f"    {name:32s} req/s  x{x['rps']:.2f}            x{x['rps_rounds']:.2f}")
+            print(f"    {name:32s} cpu    x{x['cpu']:.2f}            x{x['cpu_rounds']:.2f}")
         print("  (target: req/s at least x0.90 of the route without policies)")
     return dict(medians=med, by_round=by_round, ratios=ratios)
 
