@@ -7,7 +7,8 @@ is keyed by the consumer and set high enough never to refuse, so every request p
 key lookup (or a signature check) and a counter update on a key that every connection
 shares, the worst case for contention. The RS256 token is minted here with the openssl
 command (no Python package needed). Reported: requests/s and CPU per request, medians, and
-each policy set against no policies (target: at most 10% of throughput).
+each policy set against no policies (target: at most 10% of throughput); with --callgrind,
+also user-space instructions per request of each, which machine noise does not move.
 """
 import base64
 import json
@@ -161,10 +162,40 @@ def part_policies(a, tmp, h):
             print(f"    {name:32s} req/s  x{x['rps']:.2f}            x{x['rps_rounds']:.2f}")
             print(f"    {name:32s} cpu    x{x['cpu']:.2f}            x{x['cpu_rounds']:.2f}")
         print("  (target: req/s at least x0.90 of the route without policies)")
-    return dict(medians=med, by_round=by_round, ratios=ratios)
+    out = dict(medians=med, by_round=by_round, ratios=ratios)
+    if a.callgrind:
+        out["callgrind"] = policies_callgrind(a, tmp, h, ok)
+    return out
+
+
+def policies_callgrind(a, tmp, h, ok):
+    """With --callgrind: user-space instructions per request of each variant, a figure the
+    machine's noise does not move (the time figures above swing by 1.5x between rounds)."""
+    secs = 3 if a.quick else a.callgrind_dur
+    print(f"\n  instructions per request under callgrind (wrk -t1 -c10, {secs}s):")
+    res = {}
+    for v in ok:
+        args = ("-s", v["script"]) if v["script"] else ()
+        r = h.callgrind_one("policy-" + v["name"].replace(" ", "_"), [h.BIN, "-c", v["cfg"]],
+                            8080, "/", secs, tmp, wrk_args=args)
+        res[v["name"]] = r
+        if "error" in r:
+            print(f"    {v['name']:32s} {r['error']}")
+            continue
+        base = res.get("no policies", {}).get("ir_per_req")
+        ratio = f"x{r['ir_per_req'] / base:.3f}" if base else ""
+        print(f"    {v['name']:32s} {r['ir_per_req']:9.0f} instr/req  {ratio:8s} "
+              f"({r['requests']} requests, non-2xx {r['non2xx']})")
+    return res
 
 
 def summarize(p):
     for name, x in p.get("ratios", {}).items():
         print(f"  policies, {name}: req/s x{x['rps']:.2f} (per round x{x['rps_rounds']:.2f}), "
               f"CPU/req x{x['cpu']:.2f} (per round x{x['cpu_rounds']:.2f}) of no policies")
+    cg = p.get("callgrind", {})
+    base = cg.get("no policies", {}).get("ir_per_req")
+    for name, r in cg.items():
+        if base and "ir_per_req" in r and name != "no policies":
+            print(f"  policies, {name}: instructions/request x{r['ir_per_req'] / base:.3f} "
+                  f"of no policies")

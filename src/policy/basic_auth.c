@@ -21,6 +21,7 @@
 #include "http/h1/h1_server.h"
 #include "http/stream.h"
 #include "policy/chain.h"
+#include "tls/digest.h"
 
 #define CACHE_WAYS 4         /* entries per set: a new one replaces the one closest to expiry */
 #define CACHE_STRIPES 16     /* locks, each guarding every 16th set */
@@ -177,9 +178,9 @@ static int cache_key(struct jn_stream *s, const struct basic_auth *b, struct jn_
     memcpy(in + sizeof(b->salt), user.ptr, user.len);
     in[sizeof(b->salt) + user.len] = '\0';
     memcpy(in + sizeof(b->salt) + user.len + 1, password.ptr, password.len);
-    SHA256(in, len, key);
+    int rc = jn_sha256(in, len, key);
     OPENSSL_cleanse(in, len);
-    return 0;
+    return rc;
 }
 
 static size_t cache_set(const struct basic_cache *c, const uint8_t key[32])

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "tls/digest.h"
 
 static size_t slot_of(const uint8_t digest[32], size_t mask)
 {
@@ -66,6 +67,7 @@ const struct jn_cfg_consumer *jn_key_table_find(const struct jn_key_table *t, co
                                                 size_t len)
 {
     uint8_t digest[32];
-    SHA256((const unsigned char *)key, len, digest);
+    if (jn_sha256(key, len, digest) != 0)
+        return NULL;
     return jn_key_table_find_digest(t, digest);
 }
