@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "config/load.h"
@@ -28,6 +27,7 @@
 #include "policy/jwks_fetch.h"
 #include "policy/jwt_token.h"
 #include "server/worker.h"
+#include "tls/digest.h"
 #include "tls/tls_client.h"
 
 #define KEY_FILE_MAX (1024 * 1024)
@@ -71,7 +71,6 @@ struct jwt_conf {
     struct jn_jwks *keys;          /* owned: from jwks_file or secret_file */
     struct jn_jwks_source *source; /* owned: jwks_url */
     struct token_cache **caches;   /* owned: CACHE_WORKERS, each made by its worker */
-    EVP_MD *sha256;                /* owned: fetched once (SHA256() fetches per call) */
 };
 
 /* A token that passed: what admitting it does, so that its next requests
@@ -91,7 +90,6 @@ struct cached_token {
 
 /* One worker's cache: only that worker's thread uses it, no lock. */
 struct token_cache {
-    EVP_MD_CTX *md; /* owned: reused for every digest */
     size_t nsets;
     uint64_t clock;
     struct cached_token slots[]; /* nsets * CACHE_WAYS */
@@ -352,14 +350,10 @@ static void conf_free(void *arg)
         struct token_cache *tc = c->caches[w];
         for (size_t i = 0; tc != NULL && i < tc->nsets * CACHE_WAYS; i++)
             free(tc->slots[i].blob);
-        if (tc != NULL)
-            EVP_MD_CTX_free(tc->md);
         free(tc);
     }
     free(c->caches);
     c->caches = NULL;
-    EVP_MD_free(c->sha256);
-    c->sha256 = NULL;
     jn_jwks_unref(c->keys);
     c->keys = NULL;
     if (c->source != NULL) {
@@ -404,8 +398,7 @@ static void *parse(struct jn_ld *ld, yaml_node_t *value)
     if (c->keys != NULL && ld->nerrors == before)
         check_keys_fit(ld, c, found[c->jwks_file ? K_JWKS_FILE : K_SECRET_FILE].value);
     if (c->cache_size > 0 && ld->nerrors == before &&
-        ((c->caches = calloc(CACHE_WORKERS, sizeof(*c->caches))) == NULL ||
-         (c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL))
+        (c->caches = calloc(CACHE_WORKERS, sizeof(*c->caches))) == NULL)
         jn_ld_oom(ld);
     if (ld->nerrors != before) {
         conf_free(c);
@@ -543,24 +536,12 @@ static struct token_cache *worker_cache(const struct jwt_conf *c, const struct j
     if (tc == NULL) {
         size_t nsets = (c->cache_size + CACHE_WAYS - 1) / CACHE_WAYS;
         tc = calloc(1, sizeof(*tc) + nsets * CACHE_WAYS * sizeof(tc->slots[0]));
-        if (tc == NULL || (tc->md = EVP_MD_CTX_new()) == NULL) {
-            free(tc);
+        if (tc == NULL)
             return NULL;
-        }
         tc->nsets = nsets;
         c->caches[id] = tc;
     }
     return tc;
-}
-
-/* The SHA-256 of the whole token, or false when OpenSSL fails. */
-static bool token_digest(const struct jwt_conf *c, struct token_cache *tc, struct jn_slice token,
-                         unsigned char *out)
-{
-    unsigned int n = 0;
-    return EVP_DigestInit_ex2(tc->md, c->sha256, NULL) == 1 &&
-           EVP_DigestUpdate(tc->md, token.ptr, token.len) == 1 &&
-           EVP_DigestFinal_ex(tc->md, out, &n) == 1 && n == SHA256_DIGEST_LENGTH;
 }
 
 static struct cached_token *cache_set(struct token_cache *tc, const unsigned char *digest)
@@ -836,7 +817,7 @@ static enum jn_filter_verdict authenticate(struct jn_stream *s, struct jn_fields
 {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     struct token_cache *tc = token.len <= JN_JWT_MAX_LEN ? worker_cache(c, s) : NULL;
-    if (tc != NULL && !token_digest(c, tc, token, digest))
+    if (tc != NULL && jn_sha256(token.ptr, token.len, digest) != 0)
         tc = NULL;
     if (tc != NULL) {
         uint64_t current = c->keys != NULL ? c->keys->id : jn_jwks_source_id(c->source);
