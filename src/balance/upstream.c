@@ -619,6 +619,15 @@ void jn_upstream_kick(struct jn_upstream_rt *rt)
     }
 }
 
+void jn_upconn_finish(struct jn_upconn *uc, bool reusable)
+{
+    jn_timer_stop(uc->up->loop, &uc->timer);
+    if (reusable)
+        jn_upconn_release(uc);
+    else
+        jn_upconn_close(uc);
+}
+
 void jn_upconn_close(struct jn_upconn *uc)
 {
     if (uc->closed)

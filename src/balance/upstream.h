@@ -155,6 +155,9 @@ ssize_t jn_upconn_write(struct jn_upconn *uc, struct jn_buf *b);
 void jn_upconn_release(struct jn_upconn *uc);
 /* Closes a connection (deferred free: safe inside its own event handler). */
 void jn_upconn_close(struct jn_upconn *uc);
+/* Ends an exchange on uc: its timer stops, then the connection goes back
+ * to the pool when reusable (jn_upconn_release), else is closed. */
+void jn_upconn_finish(struct jn_upconn *uc, bool reusable);
 /* Frees closed connections; called by the worker after each batch of events. */
 void jn_upconn_collect(struct jn_upconn **garbage);
 

@@ -1013,11 +1013,7 @@ static void release_upstream(struct jn_stream *s)
     s->uc = NULL;
     bool reusable = s->upstream_keep_alive && s->resp_body.done && s->req_body.done &&
                     jn_buf_empty(&s->resp_in) && jn_buf_empty(&s->req_out) && !s->upstream_eof;
-    jn_timer_stop(uc->up->loop, &uc->timer);
-    if (reusable)
-        jn_upconn_release(uc);
-    else
-        jn_upconn_close(uc);
+    jn_upconn_finish(uc, reusable);
 }
 
 /* Counts and logs a stream once, however it ended. A stream cut short

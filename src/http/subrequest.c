@@ -76,11 +76,7 @@ static void drop_attempt(struct jn_subreq *r, bool keep)
     if (uc == NULL)
         return;
     r->uc = NULL;
-    jn_timer_stop(r->up->loop, &uc->timer);
-    if (keep)
-        jn_upconn_release(uc);
-    else
-        jn_upconn_close(uc);
+    jn_upconn_finish(uc, keep);
 }
 
 static void destroy(struct jn_subreq *r)
