@@ -128,6 +128,23 @@ def junction(tmp_path):
             j.check_clean()
 
 
+def app_config(backend, routes, extra=""):
+    """One worker, one listener on {port}, an upstream `app` of one backend,
+    the routes given (YAML list items) and extra top-level sections."""
+    return """
+workers: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:{port}
+%s
+upstreams:
+  app:
+    servers: [ { address: 127.0.0.1:%d } ]
+routes:
+%s
+""" % (extra, backend.port, routes)
+
+
 class EchoHandler(http.server.BaseHTTPRequestHandler):
     """Answers with a JSON description of the request it received."""
     protocol_version = "HTTP/1.1"

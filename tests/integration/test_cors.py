@@ -6,23 +6,9 @@ import http.client
 import json
 import subprocess
 
-from conftest import BIN, read_head
+from conftest import BIN, read_head, app_config as cfg
 
 ORIGIN = "https://app.example.com"
-
-
-def cfg(b, routes):
-    return """
-workers: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:{port}
-upstreams:
-  app:
-    servers: [ { address: 127.0.0.1:%d } ]
-routes:
-%s
-""" % (b.port, routes)
 
 
 ROUTES = """

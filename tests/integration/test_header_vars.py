@@ -5,22 +5,7 @@ the $${ escape, and configuration errors with positions."""
 import http.client
 import subprocess
 
-from conftest import BIN
-
-
-def cfg(b, routes, extra=""):
-    return """
-workers: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:{port}
-%s
-upstreams:
-  app:
-    servers: [ { address: 127.0.0.1:%d } ]
-routes:
-%s
-""" % (extra, b.port, routes)
+from conftest import BIN, app_config as cfg
 
 
 ROUTES = """
