@@ -12,6 +12,7 @@
 #include "health/check.h"
 #include "health/state.h"
 #include "policy/chain.h"
+#include "server/runtime.h"
 #include "server/worker.h"
 
 static const char usage[] =
@@ -41,7 +42,7 @@ static uint32_t worker_count(const struct jn_config *cfg)
 }
 
 /* Signals are taken synchronously by the main thread; workers never see them. */
-static int run(struct jn_config *cfg)
+static int run(struct jn_config *cfg, const char *file)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -63,7 +64,9 @@ static int run(struct jn_config *cfg)
         jn_pools_destroy();
         return 1;
     }
+    jn_runtime_init(cfg, file, n);
     if (jn_workers_start(cfg, n) != 0) {
+        jn_runtime_destroy();
         jn_offload_stop();
         jn_pools_destroy();
         return 1;
@@ -72,6 +75,7 @@ static int run(struct jn_config *cfg)
         jn_log(JN_LOG_ERR, "cannot start the health check thread");
         jn_offload_stop();
         jn_workers_shutdown();
+        jn_runtime_destroy();
         jn_pools_destroy();
         return 1;
     }
@@ -91,6 +95,7 @@ static int run(struct jn_config *cfg)
     jn_offload_stop(); /* before the loops its tasks report to are gone */
     jn_workers_shutdown();
     jn_health_stop();
+    jn_runtime_destroy();
     jn_pools_destroy();
     jn_log(JN_LOG_INFO, "stopped");
     return 0;
@@ -128,7 +133,7 @@ int main(int argc, char **argv)
         jn_config_unref(cfg);
         return 0;
     }
-    int rc = run(cfg);
+    int rc = run(cfg, file);
     jn_config_unref(cfg);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* Worker threads: start-up, the accept path, configuration generations and
  * graceful shutdown. */
 #include "server/worker.h"
+#include "server/runtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -287,4 +288,43 @@ void jn_workers_shutdown(void)
         close(access_fd);
     free(workers);
     workers = NULL;
+}
+
+/* One jn_workers_run_each call on one worker: fn runs on its thread, the
+ * caller waits for done. */
+struct run_each {
+    struct jn_task task;
+    struct jn_worker *w;
+    void (*fn)(struct jn_worker *w, void *arg);
+    void *arg;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void run_each_done(struct jn_task *t)
+{
+    struct run_each *r = (struct run_each *)t;
+    r->fn(r->w, r->arg);
+    pthread_mutex_lock(&r->lock);
+    r->done = true;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void jn_workers_run_each(void (*fn)(struct jn_worker *w, void *arg), void *arg)
+{
+    for (uint32_t i = 0; i < nworkers && atomic_load(&phase) == 0; i++) {
+        struct run_each r = { .task = { .done = run_each_done, .loop = &workers[i].loop },
+                              .w = &workers[i], .fn = fn, .arg = arg };
+        pthread_mutex_init(&r.lock, NULL);
+        pthread_cond_init(&r.cond, NULL);
+        jn_loop_post(&workers[i].loop, &r.task);
+        pthread_mutex_lock(&r.lock);
+        while (!r.done)
+            pthread_cond_wait(&r.cond, &r.lock);
+        pthread_mutex_unlock(&r.lock);
+        pthread_cond_destroy(&r.cond);
+        pthread_mutex_destroy(&r.lock);
+    }
 }
