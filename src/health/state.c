@@ -31,6 +31,12 @@ int jn_pools_create(const struct jn_config *cfg)
     return 0;
 }
 
+struct jn_pool_state *jn_pool_of(const struct jn_config *cfg, size_t index)
+{
+    (void)cfg;
+    return jn_pool_get(index);
+}
+
 struct jn_pool_state *jn_pool_get(size_t index)
 {
     return index < npools ? &pools[index] : NULL;
@@ -102,6 +108,7 @@ static void eject(struct jn_pool_state *p, size_t i, uint64_t now_ms)
         return;
     }
     atomic_store(&s->ejections, times + 1);
+    atomic_fetch_add(&s->ejections_total, 1);
     jn_log(JN_LOG_WARN, "upstream %s: server %s ejected for %llu ms after %u failures in a row",
            p->cfg->name, p->cfg->servers[i].address, (unsigned long long)span,
            atomic_load(&s->failures));

@@ -23,6 +23,7 @@ struct jn_server_state {
     _Atomic uint64_t back_since;      /* ms it last became usable again; 0 = since start */
     _Atomic uint32_t connections;     /* open to it from every worker, idle ones included */
     _Atomic uint32_t pending;         /* requests waiting for a connection to it */
+    _Atomic uint64_t ejections_total; /* every ejection since the state was made (metrics) */
 };
 
 struct jn_pool_state {
@@ -50,6 +51,9 @@ int jn_pools_create(const struct jn_config *cfg);
 /* The shared state of cfg->upstreams[index]; jn_pools_create must have run. */
 struct jn_pool_state *jn_pool_get(size_t index);
 void jn_pools_destroy(void);
+/* The shared state of cfg->upstreams[index] in snapshot cfg (what readers
+ * such as the admin API and metrics use). */
+struct jn_pool_state *jn_pool_of(const struct jn_config *cfg, size_t index);
 
 /* True when server i may take requests at now_ms: not checked down, not
  * ejected. Sets *until to the time this answer may change by itself (an
