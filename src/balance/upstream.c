@@ -47,7 +47,8 @@ static void maybe_refresh(struct jn_upstream_rt *rt)
 }
 
 int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream *cfg,
-                        struct jn_loop *loop, uint64_t idle_timeout_ms, struct jn_upconn **garbage)
+                        struct jn_pool_state *shared, struct jn_loop *loop,
+                        uint64_t idle_timeout_ms, struct jn_upconn **garbage)
 {
     *rt = (struct jn_upstream_rt){ .cfg = cfg, .loop = loop, .idle_timeout_ms = idle_timeout_ms,
                                    .garbage = garbage };
@@ -62,7 +63,7 @@ int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream 
     rt->usable = calloc(n, sizeof(*rt->usable));
     rt->weight = calloc(n, sizeof(*rt->weight));
     rt->lb_state = rt->lb->create(cfg);
-    rt->shared = jn_pool_get(cfg->index);
+    rt->shared = shared;
     if (cfg->sticky.cookie != NULL && (rt->sticky = calloc(n, sizeof(*rt->sticky))) != NULL)
         for (size_t i = 0; i < cfg->nservers; i++)
             jn_sticky_token(cfg, i, rt->sticky[i]);

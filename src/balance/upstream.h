@@ -84,9 +84,11 @@ struct jn_upstream_rt {
  * HTTP/2 client, which the balance layer does not know). */
 void jn_upstream_set_h2_free_hook(void (*hook)(struct jn_upstream_server_rt *s));
 
-/* Sets up rt for cfg in a worker. Returns 0 or JN_ENOMEM. */
+/* Sets up rt for cfg in a worker, on the pool's shared state (jn_pool_of).
+ * Returns 0 or JN_ENOMEM. */
 int jn_upstream_rt_init(struct jn_upstream_rt *rt, const struct jn_cfg_upstream *cfg,
-                        struct jn_loop *loop, uint64_t idle_timeout_ms, struct jn_upconn **garbage);
+                        struct jn_pool_state *shared, struct jn_loop *loop,
+                        uint64_t idle_timeout_ms, struct jn_upconn **garbage);
 /* Closes idle connections and frees what rt owns. */
 void jn_upstream_rt_destroy(struct jn_upstream_rt *rt);
 

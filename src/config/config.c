@@ -76,6 +76,13 @@ static void jn_config_free(struct jn_config *cfg)
 {
     for (struct jn_cfg_cleanup *c = cfg->cleanups; c != NULL; c = c->next)
         c->fn(c->arg);
+    if (cfg->parent != NULL) { /* the rest is the parent's */
+        struct jn_config *parent = cfg->parent;
+        jn_arena_free(&cfg->arena);
+        free(cfg);
+        jn_config_unref(parent);
+        return;
+    }
     if (cfg->router != NULL)
         jn_router_free(cfg->router);
     for (size_t i = 0; i < cfg->nroutes; i++) {
@@ -90,6 +97,49 @@ static void jn_config_free(struct jn_config *cfg)
             jn_tls_client_free(cfg->upstreams[i].tls->client);
     jn_arena_free(&cfg->arena);
     free(cfg);
+}
+
+int jn_config_on_free(struct jn_config *cfg, void (*fn)(void *arg), void *arg)
+{
+    struct jn_cfg_cleanup *c = jn_arena_calloc(&cfg->arena, 1, sizeof(*c));
+    if (c == NULL)
+        return JN_ENOMEM;
+    *c = (struct jn_cfg_cleanup){ fn, arg, cfg->cleanups };
+    cfg->cleanups = c;
+    return 0;
+}
+
+struct jn_config *jn_config_derive(struct jn_config *base)
+{
+    struct jn_config *cfg = malloc(sizeof(*cfg));
+    if (cfg == NULL)
+        return NULL;
+    *cfg = *base;
+    jn_arena_init(&cfg->arena, 4096);
+    cfg->cleanups = NULL;
+    cfg->pools = NULL;
+    atomic_init(&cfg->refs, 1);
+    cfg->upstreams = jn_arena_calloc(&cfg->arena, base->nupstreams ? base->nupstreams : 1,
+                                     sizeof(*cfg->upstreams));
+    for (size_t i = 0; cfg->upstreams != NULL && i < base->nupstreams; i++) {
+        struct jn_cfg_upstream *up = &cfg->upstreams[i];
+        *up = base->upstreams[i];
+        up->servers = jn_arena_calloc(&cfg->arena, up->nservers ? up->nservers : 1,
+                                      sizeof(*up->servers));
+        if (up->servers == NULL) {
+            cfg->upstreams = NULL;
+            break;
+        }
+        memcpy(up->servers, base->upstreams[i].servers, up->nservers * sizeof(*up->servers));
+    }
+    if (cfg->upstreams == NULL) {
+        jn_arena_free(&cfg->arena);
+        free(cfg);
+        return NULL;
+    }
+    jn_config_ref(base);
+    cfg->parent = base;
+    return cfg;
 }
 
 void jn_config_ref(struct jn_config *cfg)

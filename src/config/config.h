@@ -354,9 +354,19 @@ struct jn_cfg_cleanup {
     struct jn_cfg_cleanup *next; /* in the arena */
 };
 
+struct jn_pool_state; /* health/state.h */
+
 struct jn_config {
-    struct jn_arena arena; /* owns every string and array below */
+    struct jn_arena arena; /* owns every string and array below (a derived
+                              snapshot: only what it copied) */
     struct jn_cfg_cleanup *cleanups;
+    /* A derived snapshot (runtime server changes, server/runtime.c) copies
+     * the upstreams and shares everything else with the file's snapshot it
+     * came from, of which it holds one reference; NULL for a file's. */
+    struct jn_config *parent;
+    /* Shared runtime state per upstream (health verdicts, ejections), made
+     * when the snapshot is put in service (jn_pools_create), freed with it. */
+    struct jn_pool_state *pools;
     _Atomic uint32_t refs; /* snapshot users; freed at 0 */
     uint64_t generation;
     char *file;
@@ -389,6 +399,9 @@ struct jn_config {
     struct jn_cfg_policy *policies; /* the top-level policies:, inherited by every route */
     size_t npolicies;
     struct jn_router *router; /* owned: built from routes at load */
+    /* Where a binary upgrade takes the listening sockets from (docs/operations.md):
+     * NULL = the configuration file's path + ".upgrade.sock"; "none" = no upgrades. */
+    char *upgrade_socket;
 };
 
 /* Loads and validates a file. On success returns a snapshot with one reference.
@@ -397,6 +410,15 @@ struct jn_config *jn_config_load_file(const char *path, struct jn_cfg_errors *er
 /* Same from memory; name is used in error messages. */
 struct jn_config *jn_config_load_buffer(const char *name, const char *data, size_t len,
                                         struct jn_cfg_errors *errs);
+
+/* A new snapshot sharing everything of base (one reference taken on it)
+ * except the upstreams array and its servers arrays, which are copied into
+ * the new snapshot's arena so that they can be edited before it is put in
+ * service. Returns NULL when out of memory. */
+struct jn_config *jn_config_derive(struct jn_config *base);
+/* Has fn(arg) run when cfg is freed (newest first). Before cfg is shared
+ * only. Returns 0 or JN_ENOMEM (then fn is not registered). */
+int jn_config_on_free(struct jn_config *cfg, void (*fn)(void *arg), void *arg);
 
 void jn_config_ref(struct jn_config *cfg);
 /* Drops one reference; frees the snapshot (router, regexes, arena) at zero. */

@@ -287,7 +287,7 @@ int jn_health_start(const struct jn_config *cfg)
         uint64_t step = cfg->upstreams[i].health.interval / cfg->upstreams[i].nservers;
         for (size_t k = 0; k < cfg->upstreams[i].nservers; k++) {
             struct probe *p = &probes[nprobes++];
-            p->pool = jn_pool_get(i);
+            p->pool = jn_pool_of(cfg, i);
             p->server = k;
             p->io.fd = -1;
             build_request(p);

@@ -3,6 +3,7 @@
 #include "health/state.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/common.h"
 #include "core/log.h"
@@ -11,44 +12,85 @@
 #define RETRY_MIN_PER_WINDOW 10 /* a quiet pool may still retry this many times */
 #define MAX_EJECTION_MS (300 * 1000)
 
-static struct jn_pool_state *pools;
-static size_t npools;
-
-int jn_pools_create(const struct jn_config *cfg)
+static void pools_free(void *arg)
 {
-    pools = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*pools));
-    if (pools == NULL)
-        return JN_ENOMEM;
-    npools = cfg->nupstreams;
-    for (size_t i = 0; i < npools; i++) {
-        pools[i].cfg = &cfg->upstreams[i];
-        pools[i].servers = calloc(cfg->upstreams[i].nservers, sizeof(*pools[i].servers));
-        if (pools[i].servers == NULL) {
-            jn_pools_destroy();
-            return JN_ENOMEM;
+    struct jn_config *cfg = arg;
+    for (size_t i = 0; i < cfg->nupstreams; i++)
+        free(cfg->pools[i].servers);
+    free(cfg->pools);
+    cfg->pools = NULL;
+}
+
+static const struct jn_pool_state *find_pool(const struct jn_config *prev, const char *name)
+{
+    for (size_t i = 0; prev != NULL && prev->pools != NULL && i < prev->nupstreams; i++)
+        if (strcmp(prev->upstreams[i].name, name) == 0)
+            return &prev->pools[i];
+    return NULL;
+}
+
+/* A server keeps what is known of it across snapshots: the checker's
+ * verdict, an ejection under way, slow start. Connections and waiters stay
+ * counted in the old state, with the old snapshot's connections. */
+static void carry_over(struct jn_pool_state *p, const struct jn_pool_state *old)
+{
+    for (size_t i = 0; i < p->cfg->nservers; i++) {
+        const char *addr = p->cfg->servers[i].address;
+        for (size_t k = 0; k < old->cfg->nservers; k++) {
+            if (strcmp(old->cfg->servers[k].address, addr) != 0)
+                continue;
+            const struct jn_server_state *o = &old->servers[k];
+            struct jn_server_state *n = &p->servers[i];
+            atomic_store(&n->check_down, atomic_load(&o->check_down));
+            atomic_store(&n->check_streak, atomic_load(&o->check_streak));
+            atomic_store(&n->failures, atomic_load(&o->failures));
+            atomic_store(&n->ejections, atomic_load(&o->ejections));
+            atomic_store(&n->back_since, atomic_load(&o->back_since));
+            atomic_store(&n->ejections_total, atomic_load(&o->ejections_total));
+            /* An ejection that is over is noticed by jn_server_usable, as
+             * in the old state. */
+            uint64_t until = atomic_load(&o->ejected_until);
+            if (until != 0) {
+                atomic_store(&n->ejected_until, until);
+                atomic_fetch_add(&p->nejected, 1);
+            }
+            break;
         }
     }
-    return 0;
+    atomic_store(&p->window, atomic_load(&old->window));
+    for (int w = 0; w < 2; w++) {
+        atomic_store(&p->requests[w], atomic_load(&old->requests[w]));
+        atomic_store(&p->retries[w], atomic_load(&old->retries[w]));
+    }
+}
+
+int jn_pools_create(struct jn_config *cfg, const struct jn_config *prev)
+{
+    cfg->pools = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*cfg->pools));
+    if (cfg->pools == NULL)
+        return JN_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        struct jn_pool_state *p = &cfg->pools[i];
+        p->cfg = &cfg->upstreams[i];
+        p->servers = calloc(p->cfg->nservers ? p->cfg->nservers : 1, sizeof(*p->servers));
+        if (p->servers == NULL) {
+            rc = JN_ENOMEM;
+            break;
+        }
+        const struct jn_pool_state *old = find_pool(prev, p->cfg->name);
+        if (old != NULL)
+            carry_over(p, old);
+    }
+    if (rc == 0 && jn_config_on_free(cfg, pools_free, cfg) == 0)
+        return 0;
+    pools_free(cfg);
+    return JN_ENOMEM;
 }
 
 struct jn_pool_state *jn_pool_of(const struct jn_config *cfg, size_t index)
 {
-    (void)cfg;
-    return jn_pool_get(index);
-}
-
-struct jn_pool_state *jn_pool_get(size_t index)
-{
-    return index < npools ? &pools[index] : NULL;
-}
-
-void jn_pools_destroy(void)
-{
-    for (size_t i = 0; i < npools && pools != NULL; i++)
-        free(pools[i].servers);
-    free(pools);
-    pools = NULL;
-    npools = 0;
+    return cfg->pools != NULL && index < cfg->nupstreams ? &cfg->pools[index] : NULL;
 }
 
 static void bump(struct jn_pool_state *p)

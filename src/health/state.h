@@ -46,13 +46,13 @@ enum jn_outcome {
     JN_OUT_LOCAL,    /* Junction's own failure (out of memory): says nothing of the server */
 };
 
-/* Creates the shared state of every upstream of cfg. Returns 0 or JN_ENOMEM. */
-int jn_pools_create(const struct jn_config *cfg);
-/* The shared state of cfg->upstreams[index]; jn_pools_create must have run. */
-struct jn_pool_state *jn_pool_get(size_t index);
-void jn_pools_destroy(void);
-/* The shared state of cfg->upstreams[index] in snapshot cfg (what readers
- * such as the admin API and metrics use). */
+/* Creates the shared state of every upstream of cfg (cfg->pools, freed with
+ * cfg). What prev (the snapshot cfg replaces, or NULL) knows of a server of
+ * the same upstream name and address is carried over. Returns 0 or
+ * JN_ENOMEM. */
+int jn_pools_create(struct jn_config *cfg, const struct jn_config *prev);
+/* The shared state of cfg->upstreams[index] (what the admin API and metrics
+ * read, and each worker's pool runtime points to). */
 struct jn_pool_state *jn_pool_of(const struct jn_config *cfg, size_t index);
 
 /* True when server i may take requests at now_ms: not checked down, not

@@ -172,7 +172,7 @@ static void take_request_id(struct jn_stream *s, struct jn_fields *f)
 /* The tls: section of the listener the stream came in on, or NULL. */
 static const struct jn_cfg_tls *listener_tls(const struct jn_stream *s)
 {
-    return s->gen->cfg->listeners[s->client->listener->index].tls;
+    return s->listener >= 0 ? s->gen->cfg->listeners[s->listener].tls : NULL;
 }
 
 /* A client certificate subject header is Junction's word alone: any field a
@@ -336,6 +336,7 @@ struct jn_stream *jn_stream_new(struct jn_client *c, const struct jn_front_ops *
     s->tls_client_subject = c->tls_subject;
     s->gen = c->worker->gen;
     s->gen->users++;
+    s->listener = c->listener->index; /* of the same generation: both move in one swap */
     s->server = -1;
     s->t_start = jn_loop_now(&c->worker->loop);
     return s;
@@ -538,7 +539,9 @@ void jn_proxy_run(struct jn_stream *s, const struct jn_h1_message *m)
     jn_client_addr_resolve(s, &f);
     int rc = init_request(s, m, &err);
     if (rc == 0) {
-        s->route = jn_router_match_listener(s->gen->cfg->router, &s->req, c->listener->name);
+        s->route = jn_router_match_listener(
+            s->gen->cfg->router, &s->req,
+            s->listener >= 0 ? s->gen->cfg->listeners[s->listener].name : "");
         if (s->route == NULL)
             jn_stream_respond_error(s, 404, "no route");
         else {

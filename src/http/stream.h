@@ -54,6 +54,8 @@ struct jn_stream {
                                        its verified TLS client certificate subject (RFC 2253),
                                        NULL without one; what policies read */
     struct jn_gen *gen;         /* one use counted */
+    int listener;               /* index in gen->cfg->listeners of the client's, -1 when
+                                   a reload removed it */
     struct jn_arena arena;      /* owns copies made for this request */
     enum jn_stream_phase phase;
     struct jn_http_request req; /* views into the client buffer until the head is forwarded */

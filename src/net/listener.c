@@ -1,14 +1,65 @@
-/* Listening sockets with SO_REUSEPORT. */
+/* Listening sockets with SO_REUSEPORT, and the sockets a binary upgrade
+ * hands over (server/upgrade.c): a listener whose address was handed over
+ * takes that socket instead of opening one, so that no connection waiting
+ * in its queue is lost. */
 #include "net/listener.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
+#define MAX_INHERITED 1024
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct inherited {
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t len;
+} inherited[MAX_INHERITED];
+static size_t ninherited;
+
+static bool same_addr(const struct sockaddr_storage *a, socklen_t alen,
+                      const struct sockaddr_storage *b, socklen_t blen)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* An inherited socket bound to addr, taken out of the pool, or -1. */
+static int take_inherited(const struct sockaddr_storage *addr, socklen_t len)
+{
+    int fd = -1;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < ninherited; i++) {
+        if (same_addr(&inherited[i].addr, inherited[i].len, addr, len)) {
+            fd = inherited[i].fd;
+            inherited[i] = inherited[--ninherited];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return fd;
+}
+
 int jn_listen(const struct sockaddr_storage *addr, socklen_t len, const char **err)
 {
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = take_inherited(addr, len);
+    if (fd >= 0)
+        return fd;
+    fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *err = strerror(errno);
         return -1;
@@ -24,4 +75,38 @@ int jn_listen(const struct sockaddr_storage *addr, socklen_t len, const char **e
         return -1;
     }
     return fd;
+}
+
+int jn_listen_inherit(int fd)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+    int listening = 0;
+    socklen_t optlen = sizeof(listening);
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0 || !listening) {
+        close(fd);
+        return -1;
+    }
+    pthread_mutex_lock(&lock);
+    int rc = -1;
+    if (ninherited < MAX_INHERITED) {
+        inherited[ninherited++] = (struct inherited){ fd, addr, len };
+        rc = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    if (rc != 0)
+        close(fd);
+    return rc;
+}
+
+size_t jn_listen_inherited_close(void)
+{
+    pthread_mutex_lock(&lock);
+    size_t n = ninherited;
+    for (size_t i = 0; i < ninherited; i++)
+        close(inherited[i].fd);
+    ninherited = 0;
+    pthread_mutex_unlock(&lock);
+    return n;
 }

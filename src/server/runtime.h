@@ -58,6 +58,9 @@ int jn_runtime_change(const struct jn_server_change *c, char *err, size_t errlen
 void jn_runtime_init(struct jn_config *cfg, const char *file, uint32_t nworkers);
 void jn_runtime_destroy(void);
 
+/* The workers' listening fds, for a binary upgrade (server/upgrade.h). */
+size_t jn_runtime_listen_fds(int *out, size_t max);
+
 /* Runs fn(w, arg) on every running worker's own thread, one after another,
  * and returns when all have run. For reading per-worker state (counters, the
  * in-flight requests of a pool) without sharing it. Not on a worker thread. */

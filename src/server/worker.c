@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -41,7 +42,7 @@ static struct jn_gen *gen_new(struct jn_worker *w, struct jn_config *cfg)
     jn_config_ref(cfg);
     g->cfg = cfg;
     for (size_t i = 0; i < cfg->nupstreams; i++) {
-        if (jn_upstream_rt_init(&g->ups[i], &cfg->upstreams[i], &w->loop,
+        if (jn_upstream_rt_init(&g->ups[i], &cfg->upstreams[i], jn_pool_of(cfg, i), &w->loop,
                                 cfg->timeouts.upstream_idle, &w->upconn_garbage) != 0) {
             g->users = 0;
             jn_gen_release(g);
@@ -90,15 +91,55 @@ static void accept_event(struct jn_loop *loop, struct jn_io *io, uint32_t events
     jn_loop_wake(loop);
 }
 
+static void listener_close(struct jn_worker *w, struct jn_listener_rt *l)
+{
+    if (l->io.fd < 0)
+        return;
+    jn_io_del(&w->loop, &l->io);
+    close(l->io.fd);
+    l->io.fd = -1;
+}
+
 static void close_listeners(struct jn_worker *w)
 {
-    for (size_t i = 0; i < w->nlisteners; i++) {
-        if (w->listeners[i].io.fd < 0)
-            continue;
-        jn_io_del(&w->loop, &w->listeners[i].io);
-        close(w->listeners[i].io.fd);
-        w->listeners[i].io.fd = -1;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        if (w->listeners[i] != NULL)
+            listener_close(w, w->listeners[i]);
+}
+
+static void listener_free(struct jn_listener_rt *l)
+{
+    if (l->io.fd >= 0)
+        close(l->io.fd);
+    free(l->name);
+    free(l);
+}
+
+/* A listener of cfg for w with a socket of its own, not yet watched.
+ * Returns NULL with err filled on failure. */
+static struct jn_listener_rt *listener_open(struct jn_worker *w, const struct jn_config *cfg,
+                                            size_t i, char *err, size_t errlen)
+{
+    const struct jn_cfg_listener *lc = &cfg->listeners[i];
+    struct jn_listener_rt *l = calloc(1, sizeof(*l));
+    char *name = strdup(lc->name);
+    if (l == NULL || name == NULL) {
+        free(l);
+        free(name);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
+    const char *why = NULL;
+    int fd = jn_listen(&lc->addr, lc->addrlen, &why);
+    if (fd < 0) {
+        snprintf(err, errlen, "listener %s: cannot listen on %s: %s", lc->name, lc->address, why);
+        free(name);
+        free(l);
+        return NULL;
+    }
+    *l = (struct jn_listener_rt){ .io = { fd, accept_event, l }, .name = name, .index = (int)i,
+                                  .addr = lc->addr, .addrlen = lc->addrlen, .worker = w };
+    return l;
 }
 
 static void on_wake(struct jn_loop *loop)
@@ -123,7 +164,7 @@ static void on_wake(struct jn_loop *loop)
         jn_upstream_kick(&w->gen->ups[i]);
     /* Accept may have stopped early to keep the loop fair. */
     for (size_t i = 0; !w->draining && i < w->nlisteners; i++)
-        accept_event(loop, &w->listeners[i].io, EPOLLIN);
+        accept_event(loop, &w->listeners[i]->io, EPOLLIN);
 }
 
 static void on_idle(struct jn_loop *loop)
@@ -180,24 +221,18 @@ static int worker_init(struct jn_worker *w, int id, struct jn_config *cfg, int a
     w->loop.on_wake = on_wake;
     w->loop.on_idle = on_idle;
     w->gen = gen_new(w, cfg);
-    w->listeners = calloc(cfg->nlisteners, sizeof(*w->listeners));
+    w->listeners = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*w->listeners));
     if (w->gen == NULL || w->listeners == NULL)
         return JN_ENOMEM;
     w->nlisteners = cfg->nlisteners;
-    for (size_t i = 0; i < cfg->nlisteners; i++)
-        w->listeners[i].io.fd = -1;
     for (size_t i = 0; i < cfg->nlisteners; i++) {
-        const struct jn_cfg_listener *lc = &cfg->listeners[i];
-        struct jn_listener_rt *l = &w->listeners[i];
-        const char *err = NULL;
-        int fd = jn_listen(&lc->addr, lc->addrlen, &err);
-        if (fd < 0) {
-            jn_log(JN_LOG_ERR, "listener %s: cannot listen on %s: %s", lc->name, lc->address, err);
+        char err[256];
+        w->listeners[i] = listener_open(w, cfg, i, err, sizeof(err));
+        if (w->listeners[i] == NULL) {
+            jn_log(JN_LOG_ERR, "%s", err);
             return JN_EIO;
         }
-        *l = (struct jn_listener_rt){ .io = { fd, accept_event, l }, .name = lc->name,
-                                      .index = (int)i, .worker = w };
-        if (jn_io_add(&w->loop, &l->io, EPOLLIN) != 0)
+        if (jn_io_add(&w->loop, &w->listeners[i]->io, EPOLLIN) != 0)
             return JN_EIO;
     }
     return 0;
@@ -206,7 +241,15 @@ static int worker_init(struct jn_worker *w, int id, struct jn_config *cfg, int a
 static void worker_destroy(struct jn_worker *w)
 {
     close_listeners(w);
+    for (size_t i = 0; i < w->nlisteners; i++)
+        if (w->listeners[i] != NULL)
+            listener_free(w->listeners[i]);
     free(w->listeners);
+    while (w->retired != NULL) {
+        struct jn_listener_rt *next = w->retired->next_retired;
+        listener_free(w->retired);
+        w->retired = next;
+    }
     if (w->gen != NULL)
         jn_gen_release(w->gen);
     jn_upconn_collect(&w->upconn_garbage);
@@ -327,4 +370,208 @@ void jn_workers_run_each(void (*fn)(struct jn_worker *w, void *arg), void *arg)
         pthread_cond_destroy(&r.cond);
         pthread_mutex_destroy(&r.lock);
     }
+}
+
+/* ---- reload: putting a new snapshot in service ---- */
+
+/* What one worker switches to, made ready by jn_workers_swap on its own
+ * thread so that the worker's part cannot fail. */
+struct swap {
+    struct jn_task task;
+    struct jn_worker *w;
+    struct jn_gen *gen;                 /* owned until switched to */
+    struct jn_listener_rt **listeners;  /* owned until switched to: kept and fresh ones */
+    char **names;                       /* owned: new name of each kept listener (NULL: fresh) */
+    size_t n;
+    int access_fd;
+    bool access_json;
+    pthread_mutex_t *lock;
+    pthread_cond_t *cond;
+    uint32_t *pending;                  /* workers not yet switched */
+};
+
+static struct jn_listener_rt *find_listener(struct jn_worker *w, const struct jn_cfg_listener *lc)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        struct jn_listener_rt *l = w->listeners[i];
+        if (l != NULL && l->io.fd >= 0 && l->addrlen == lc->addrlen &&
+            memcmp(&l->addr, &lc->addr, lc->addrlen) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+static bool is_kept(const struct swap *sw, const struct jn_listener_rt *l)
+{
+    for (size_t i = 0; i < sw->n; i++)
+        if (sw->listeners[i] == l)
+            return true;
+    return false;
+}
+
+/* A connection on a listener that is gone ends after its request, as in a
+ * graceful stop. */
+static void drain_clients_of(struct jn_worker *w, const struct jn_listener_rt *l)
+{
+    struct jn_client *c = w->clients;
+    while (c != NULL) {
+        struct jn_client *next = c->next;
+        if (c->listener == l)
+            jn_client_drain(c);
+        c = next;
+    }
+}
+
+static void swap_free(struct swap *sw)
+{
+    for (size_t i = 0; i < sw->n; i++) {
+        if (sw->names[i] != NULL)
+            free(sw->names[i]);
+        else if (sw->listeners[i] != NULL)
+            listener_free(sw->listeners[i]); /* fresh: never watched */
+    }
+    free(sw->names);
+    free(sw->listeners);
+    if (sw->gen != NULL) {
+        sw->gen->users = 1;
+        jn_gen_release(sw->gen);
+    }
+}
+
+static void swap_done(struct jn_task *t)
+{
+    struct swap *sw = (struct swap *)t;
+    struct jn_worker *w = sw->w;
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        struct jn_listener_rt *l = w->listeners[i];
+        if (l == NULL || is_kept(sw, l))
+            continue;
+        listener_close(w, l);
+        l->index = -1;
+        l->next_retired = w->retired;
+        w->retired = l;
+        drain_clients_of(w, l);
+    }
+    for (size_t i = 0; i < sw->n; i++) {
+        struct jn_listener_rt *l = sw->listeners[i];
+        l->index = (int)i;
+        if (sw->names[i] != NULL) { /* kept */
+            free(l->name);
+            l->name = sw->names[i];
+            sw->names[i] = NULL;
+        } else if (jn_io_add(&w->loop, &l->io, EPOLLIN) != 0) {
+            jn_log(JN_LOG_ERR, "listener %s: cannot watch its socket: %s", l->name,
+                   strerror(errno));
+        }
+    }
+    free(w->listeners);
+    w->listeners = sw->listeners;
+    w->nlisteners = sw->n;
+    sw->listeners = NULL;
+    sw->n = 0;
+    if (sw->access_fd != w->access_fd) {
+        jn_access_log_flush(w); /* lines of the old file go to it */
+        w->access_fd = sw->access_fd;
+    }
+    w->access_json = sw->access_json;
+    struct jn_gen *old = w->gen;
+    w->gen = sw->gen;
+    sw->gen = NULL;
+    jn_gen_release(old);
+    jn_loop_wake(&w->loop); /* accepts what waits on fresh sockets */
+    pthread_mutex_lock(sw->lock);
+    if (--*sw->pending == 0)
+        pthread_cond_signal(sw->cond);
+    pthread_mutex_unlock(sw->lock);
+}
+
+/* Makes w's switch ready: the generation, kept sockets and fresh ones. */
+static int swap_prepare(struct swap *sw, struct jn_worker *w, struct jn_config *cfg, char *err,
+                        size_t errlen)
+{
+    sw->w = w;
+    sw->n = cfg->nlisteners;
+    sw->listeners = calloc(sw->n ? sw->n : 1, sizeof(*sw->listeners));
+    sw->names = calloc(sw->n ? sw->n : 1, sizeof(*sw->names));
+    sw->gen = gen_new(w, cfg);
+    if (sw->listeners == NULL || sw->names == NULL || sw->gen == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return JN_ENOMEM;
+    }
+    for (size_t i = 0; i < sw->n; i++) {
+        const struct jn_cfg_listener *lc = &cfg->listeners[i];
+        struct jn_listener_rt *kept = find_listener(w, lc);
+        if (kept != NULL && !is_kept(sw, kept)) {
+            sw->listeners[i] = kept;
+            if ((sw->names[i] = strdup(lc->name)) == NULL) {
+                sw->listeners[i] = NULL;
+                snprintf(err, errlen, "out of memory");
+                return JN_ENOMEM;
+            }
+        } else if ((sw->listeners[i] = listener_open(w, cfg, i, err, errlen)) == NULL) {
+            return JN_EIO;
+        }
+    }
+    return 0;
+}
+
+int jn_workers_swap(struct jn_config *cfg, char *err, size_t errlen)
+{
+    struct swap *sw = calloc(nworkers ? nworkers : 1, sizeof(*sw));
+    if (sw == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return JN_ENOMEM;
+    }
+    int rc = 0;
+    const struct jn_config *old = workers[0].gen->cfg;
+    int access_fd = workers[0].access_fd;
+    bool reopen = strcmp(old->access_log.path, cfg->access_log.path) != 0;
+    if (reopen && open_access_log(cfg, &access_fd) != 0) {
+        snprintf(err, errlen, "access log %s: %s", cfg->access_log.path, strerror(errno));
+        free(sw);
+        return JN_EIO;
+    }
+    for (uint32_t i = 0; i < nworkers && rc == 0; i++)
+        rc = swap_prepare(&sw[i], &workers[i], cfg, err, errlen);
+    if (rc != 0) {
+        for (uint32_t i = 0; i < nworkers; i++)
+            swap_free(&sw[i]);
+        if (reopen && access_fd > 2)
+            close(access_fd);
+        free(sw);
+        return rc;
+    }
+    int old_fd = workers[0].access_fd;
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    uint32_t pending = nworkers;
+    for (uint32_t i = 0; i < nworkers; i++) {
+        sw[i].task = (struct jn_task){ .done = swap_done, .loop = &workers[i].loop };
+        sw[i].access_fd = access_fd;
+        sw[i].access_json = cfg->access_log.format == JN_LOGFMT_JSON;
+        sw[i].lock = &lock;
+        sw[i].cond = &cond;
+        sw[i].pending = &pending;
+        jn_loop_post(&workers[i].loop, &sw[i].task);
+    }
+    pthread_mutex_lock(&lock);
+    while (pending > 0)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+    for (uint32_t i = 0; i < nworkers; i++)
+        swap_free(&sw[i]);
+    free(sw);
+    if (reopen && old_fd > 2)
+        close(old_fd); /* every worker has written its last line to it */
+    return 0;
+}
+
+size_t jn_workers_listen_fds(int *out, size_t max)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < nworkers; i++)
+        for (size_t k = 0; k < workers[i].nlisteners && n < max; k++)
+            if (workers[i].listeners[k] != NULL && workers[i].listeners[k]->io.fd >= 0)
+                out[n++] = workers[i].listeners[k]->io.fd;
+    return n;
 }

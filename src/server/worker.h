@@ -27,11 +27,19 @@ struct jn_gen {
     struct jn_worker *worker;      /* borrowed */
 };
 
+/* One worker's listening socket. It lives as long as its worker, through
+ * reloads: a listener the new configuration keeps (same address) keeps its
+ * socket and gets the new index and name; one it drops is closed and
+ * retired (its connections drain), never freed before the worker, since
+ * connections point to it. */
 struct jn_listener_rt {
-    struct jn_io io;
-    const char *name;     /* borrowed from the generation that opened it */
-    int index;            /* position in cfg->listeners */
+    struct jn_io io;      /* fd -1 once closed */
+    char *name;           /* owned: the listener's name in the current configuration */
+    int index;            /* position in w->gen->cfg->listeners; -1 once retired */
+    struct sockaddr_storage addr; /* what the socket is bound to: a reload's match key */
+    socklen_t addrlen;
     struct jn_worker *worker;
+    struct jn_listener_rt *next_retired;
 };
 
 /* Per-thread counters, summed by readers (admin API later). */
@@ -47,8 +55,9 @@ struct jn_worker {
     struct jn_loop loop;
     struct jn_buf_pool bufs;
     struct jn_gen *gen;            /* current generation */
-    struct jn_listener_rt *listeners; /* owned array */
+    struct jn_listener_rt **listeners; /* owned: one per cfg listener, in its order */
     size_t nlisteners;
+    struct jn_listener_rt *retired;    /* owned: listeners a reload closed */
     struct jn_client *clients;     /* open client connections (for draining) */
     struct jn_client *client_garbage; /* closed, freed after the event batch */
     struct jn_client *h2_deferred; /* HTTP/2 connections to drive once the batch is over */
@@ -74,5 +83,18 @@ int jn_workers_start(struct jn_config *cfg, uint32_t n);
 void jn_workers_shutdown(void);
 
 void jn_gen_release(struct jn_gen *gen);
+
+/* Puts cfg in service on every worker (a reload or a runtime change):
+ * listening sockets whose address stays are kept as they are, new ones are
+ * opened, dropped ones closed (their connections finish their request and
+ * close); new requests use cfg, those in flight finish on their snapshot.
+ * Every socket is opened first: on failure nothing changed, and err says why.
+ * Returns when every worker has switched. Returns 0 or JN_EIO/JN_ENOMEM. */
+int jn_workers_swap(struct jn_config *cfg, char *err, size_t errlen);
+
+/* Writes up to max of the workers' listening fds to out (a binary upgrade
+ * hands them over); returns how many. Not during a swap (the runtime's
+ * lock: jn_runtime_listen_fds). */
+size_t jn_workers_listen_fds(int *out, size_t max);
 
 #endif

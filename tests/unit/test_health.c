@@ -26,8 +26,17 @@ static struct jn_pool_state *setup(size_t n, uint32_t max_pct)
     up.retries.budget_percent = 20;
     up.slow_start = 20000;
     cfg = (struct jn_config){ .upstreams = &up, .nupstreams = 1 };
-    cr_assert_eq(jn_pools_create(&cfg), 0);
-    return jn_pool_get(0);
+    jn_arena_init(&cfg.arena, 1024);
+    cr_assert_eq(jn_pools_create(&cfg, NULL), 0);
+    return jn_pool_of(&cfg, 0);
+}
+
+/* What freeing the snapshot does for its pools. */
+static void teardown(void)
+{
+    for (struct jn_cfg_cleanup *c = cfg.cleanups; c != NULL; c = c->next)
+        c->fn(c->arg);
+    jn_arena_free(&cfg.arena);
 }
 
 static void fail(struct jn_pool_state *p, size_t server, int times, uint64_t now)
@@ -42,7 +51,7 @@ static bool usable(struct jn_pool_state *p, size_t i, uint64_t now)
     return jn_server_usable(p, i, now, &until);
 }
 
-Test(health, consecutive_failures_eject_and_a_success_resets_the_run, .fini = jn_pools_destroy)
+Test(health, consecutive_failures_eject_and_a_success_resets_the_run, .fini = teardown)
 {
     struct jn_pool_state *p = setup(4, 50);
     fail(p, 0, 2, 100);
@@ -56,7 +65,7 @@ Test(health, consecutive_failures_eject_and_a_success_resets_the_run, .fini = jn
     cr_assert_eq(atomic_load(&p->nejected), 0);
 }
 
-Test(health, the_cap_limits_how_many_are_ejected_at_once, .fini = jn_pools_destroy)
+Test(health, the_cap_limits_how_many_are_ejected_at_once, .fini = teardown)
 {
     struct jn_pool_state *p = setup(4, 50);
     for (size_t i = 0; i < 4; i++)
@@ -67,7 +76,7 @@ Test(health, the_cap_limits_how_many_are_ejected_at_once, .fini = jn_pools_destr
     cr_assert_eq(out, 2);
 }
 
-Test(health, a_small_cap_still_ejects_one, .fini = jn_pools_destroy)
+Test(health, a_small_cap_still_ejects_one, .fini = teardown)
 {
     struct jn_pool_state *p = setup(3, 10);
     fail(p, 1, 3, 100);
@@ -76,7 +85,7 @@ Test(health, a_small_cap_still_ejects_one, .fini = jn_pools_destroy)
     cr_assert(usable(p, 2, 100));
 }
 
-Test(health, a_second_ejection_in_a_row_lasts_twice_as_long, .fini = jn_pools_destroy)
+Test(health, a_second_ejection_in_a_row_lasts_twice_as_long, .fini = teardown)
 {
     struct jn_pool_state *p = setup(2, 50);
     fail(p, 0, 3, 0);
@@ -89,7 +98,7 @@ Test(health, a_second_ejection_in_a_row_lasts_twice_as_long, .fini = jn_pools_de
     cr_assert(usable(p, 0, 11000));
 }
 
-Test(health, until_reports_when_an_ejection_ends, .fini = jn_pools_destroy)
+Test(health, until_reports_when_an_ejection_ends, .fini = teardown)
 {
     struct jn_pool_state *p = setup(2, 50);
     fail(p, 1, 3, 500);
@@ -99,7 +108,7 @@ Test(health, until_reports_when_an_ejection_ends, .fini = jn_pools_destroy)
     cr_assert_eq(until, 1500);
 }
 
-Test(health, check_verdicts_bump_the_version_only_on_change, .fini = jn_pools_destroy)
+Test(health, check_verdicts_bump_the_version_only_on_change, .fini = teardown)
 {
     struct jn_pool_state *p = setup(2, 50);
     uint64_t v = atomic_load(&p->version);
@@ -112,7 +121,7 @@ Test(health, check_verdicts_bump_the_version_only_on_change, .fini = jn_pools_de
     cr_assert(usable(p, 1, 20));
 }
 
-Test(health, the_budget_allows_a_floor_then_a_share_of_requests, .fini = jn_pools_destroy)
+Test(health, the_budget_allows_a_floor_then_a_share_of_requests, .fini = teardown)
 {
     struct jn_pool_state *p = setup(2, 50);
     int allowed = 0;
@@ -132,7 +141,7 @@ Test(health, the_budget_allows_a_floor_then_a_share_of_requests, .fini = jn_pool
     cr_assert_eq(allowed, 10);
 }
 
-Test(health, slow_start_ramps_from_a_tenth_to_all, .fini = jn_pools_destroy)
+Test(health, slow_start_ramps_from_a_tenth_to_all, .fini = teardown)
 {
     struct jn_pool_state *p = setup(2, 50);
     uint64_t until = UINT64_MAX;
@@ -185,7 +194,7 @@ Test(sticky, set_cookie_carries_the_ttl)
     cr_assert_str_eq(out, "jn_route=00ff; Path=/; HttpOnly; SameSite=Lax");
 }
 
-Test(health, a_clock_behind_the_return_stamp_ramps_from_a_tenth, .fini = jn_pools_destroy)
+Test(health, a_clock_behind_the_return_stamp_ramps_from_a_tenth, .fini = teardown)
 {
     struct jn_pool_state *p = setup(2, 50);
     jn_pool_set_checked(p, 0, false, 5000);
@@ -194,7 +203,7 @@ Test(health, a_clock_behind_the_return_stamp_ramps_from_a_tenth, .fini = jn_pool
     cr_assert_eq(jn_server_ramp(p, 0, 4997, &until), 100);
 }
 
-Test(health, an_ejection_ends_while_checks_say_down_and_frees_its_place, .fini = jn_pools_destroy)
+Test(health, an_ejection_ends_while_checks_say_down_and_frees_its_place, .fini = teardown)
 {
     struct jn_pool_state *p = setup(4, 25); /* the cap is one server */
     fail(p, 0, 3, 100);
@@ -205,7 +214,7 @@ Test(health, an_ejection_ends_while_checks_say_down_and_frees_its_place, .fini =
     cr_assert_not(usable(p, 1, 5000));
 }
 
-Test(health, a_thread_behind_by_a_window_does_not_wipe_the_budget, .fini = jn_pools_destroy)
+Test(health, a_thread_behind_by_a_window_does_not_wipe_the_budget, .fini = teardown)
 {
     struct jn_pool_state *p = setup(2, 50);
     for (int i = 0; i < 100; i++)
@@ -215,4 +224,30 @@ Test(health, a_thread_behind_by_a_window_does_not_wipe_the_budget, .fini = jn_po
     for (int i = 0; i < 50; i++)
         allowed += jn_pool_retry_allowed(p, 10000);
     cr_assert_eq(allowed, 20); /* 20% of 101 requests */
+}
+
+Test(health, a_new_snapshot_keeps_what_is_known_of_servers_by_address, .fini = teardown)
+{
+    struct jn_pool_state *p = setup(3, 100);
+    fail(p, 1, 3, 1000); /* 9002 ejected until 2000 */
+    jn_pool_set_checked(p, 2, false, 1000);
+    /* The next snapshot drops 9001 and puts the others in another order. */
+    struct jn_cfg_server next_servers[3] = {
+        { .address = "127.0.0.1:9003", .weight = 1 },
+        { .address = "127.0.0.1:9002", .weight = 1 },
+        { .address = "127.0.0.1:9009", .weight = 1 },
+    };
+    struct jn_cfg_upstream next_up = up;
+    next_up.servers = next_servers;
+    struct jn_config next = { .upstreams = &next_up, .nupstreams = 1 };
+    jn_arena_init(&next.arena, 1024);
+    cr_assert_eq(jn_pools_create(&next, &cfg), 0);
+    struct jn_pool_state *q = jn_pool_of(&next, 0);
+    cr_assert(!usable(q, 0, 1500), "9003 stays checked down");
+    cr_assert(!usable(q, 1, 1500), "9002 stays ejected");
+    cr_assert_eq(atomic_load(&q->servers[1].ejections_total), 1);
+    cr_assert(usable(q, 2, 1500), "a new server starts usable");
+    for (struct jn_cfg_cleanup *c = next.cleanups; c != NULL; c = c->next)
+        c->fn(c->arg);
+    jn_arena_free(&next.arena);
 }

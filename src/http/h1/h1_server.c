@@ -131,6 +131,10 @@ void jn_client_accept(struct jn_worker *w, const struct jn_listener_rt *l, int f
         free(c);
         return;
     }
+    if (tls != NULL) {
+        c->tls_cfg = w->gen->cfg;
+        jn_config_ref(c->tls_cfg);
+    }
     c->next = w->clients;
     if (w->clients)
         w->clients->prev = c;
@@ -306,6 +310,8 @@ static bool client_handshake(struct jn_client *c)
         return false;
     }
     if (rc == 0) {
+        jn_config_unref(c->tls_cfg);
+        c->tls_cfg = NULL;
         jn_client_set_timer(c, JN_CT_IDLE);
         if (jn_tls_alpn_is_h2(&c->tp) && jn_h2_start(c) != 0) {
             jn_client_close(c);
@@ -420,6 +426,8 @@ void jn_client_close(struct jn_client *c)
     jn_io_del(&w->loop, &c->io);
     jn_tls_conn_shutdown(&c->tp);
     jn_tls_conn_free(&c->tp);
+    jn_config_unref(c->tls_cfg); /* after the TLS objects that used it */
+    c->tls_cfg = NULL;
     close(c->io.fd);
     c->closed = true;
     jn_buf_release(&w->bufs, &c->in);
@@ -445,18 +453,23 @@ void jn_clients_collect(struct jn_worker *w)
     }
 }
 
+void jn_client_drain(struct jn_client *c)
+{
+    if (c->h2 != NULL) {
+        jn_h2_shutdown(c);
+        jn_h2_drive(c); /* may close c */
+    } else if (c->stream == NULL && jn_buf_empty(&c->in) && jn_buf_empty(&c->out))
+        jn_client_close(c);
+    else
+        c->close_after = true;
+}
+
 void jn_clients_drain(struct jn_worker *w)
 {
     struct jn_client *c = w->clients;
     while (c != NULL) {
-        struct jn_client *next = c->next;
-        if (c->h2 != NULL) {
-            jn_h2_shutdown(c);
-            jn_h2_drive(c); /* may close c: next was taken first */
-        } else if (c->stream == NULL && jn_buf_empty(&c->in) && jn_buf_empty(&c->out))
-            jn_client_close(c);
-        else
-            c->close_after = true;
+        struct jn_client *next = c->next; /* taken first: c may close */
+        jn_client_drain(c);
         c = next;
     }
 }

@@ -43,6 +43,9 @@ struct jn_client {
     uint32_t requests;
     char peer[48];                     /* client address as text */
     struct jn_ip peer_ip;              /* ...parsed (family 0 when it is not an IP) */
+    /* One reference on the snapshot whose TLS contexts run the handshake
+     * (callbacks use them), held until the handshake ends. */
+    struct jn_config *tls_cfg;
     char *tls_subject;                 /* owned: verified client certificate subject (RFC 2253),
                                           NULL without one; freed with the connection */
     struct jn_client *prev, *next;     /* worker's list; next is also the garbage link */
@@ -69,6 +72,9 @@ void jn_client_close(struct jn_client *c);
 /* Re-arms the connection's timer. */
 void jn_client_set_timer(struct jn_client *c, enum jn_client_timer kind);
 /* Worker shutdown: close idle connections, let busy ones finish their request. */
+/* Ends c gracefully: an idle connection closes now, a busy one after its
+ * response (HTTP/2: GOAWAY, then its streams finish). */
+void jn_client_drain(struct jn_client *c);
 void jn_clients_drain(struct jn_worker *w);
 /* Frees connections closed during the last batch of events. Never call it
  * inside a batch: later events of the batch may point at them. */

@@ -50,8 +50,10 @@ struct jn_h2_stream {
 struct jn_h2_conn {
     nghttp2_session *session; /* owned */
     struct jn_client *c;      /* borrowed: the connection it speaks on */
-    struct jn_gen *gen;       /* one use counted: the settings below */
-    const struct jn_cfg_http2 *cfg;
+    /* The settings the connection started with, copied: a connection does
+     * not hold a configuration snapshot alive after a reload. */
+    struct jn_cfg_http2 settings;
+    const struct jn_cfg_http2 *cfg; /* &settings */
     struct jn_h2_stream *ready, *ready_tail;
     struct jn_h2_stream *garbage;
     struct jn_h2_stream *all;
@@ -834,9 +836,8 @@ int jn_h2_start(struct jn_client *c)
     if (h == NULL)
         return JN_ENOMEM;
     h->c = c;
-    h->gen = c->worker->gen;
-    h->gen->users++;
-    h->cfg = &h->gen->cfg->http2;
+    h->settings = c->worker->gen->cfg->http2;
+    h->cfg = &h->settings;
     c->h2 = h;
     if (make_session(h) != 0) {
         jn_h2_free(c);
@@ -1024,7 +1025,6 @@ void jn_h2_free(struct jn_client *c)
     while (h->all != NULL)
         stream_free(h->all);
     nghttp2_session_del(h->session);
-    jn_gen_release(h->gen);
     free(h);
     c->h2 = NULL;
 }

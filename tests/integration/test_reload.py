@@ -1,0 +1,245 @@
+"""Hot reload (SIGHUP): the new file is validated, then swapped in while
+requests flow; an invalid file leaves the old configuration serving; kept
+listeners keep their sockets, new ones open, removed ones drain."""
+import http.client
+import os
+import re
+import signal
+import socket
+import threading
+
+from conftest import EchoHandler, free_port, port_open, wait_for
+
+
+def write(j, text):
+    for i, p in enumerate(j.ports):
+        text = text.replace("{port%d}" % i, str(p))
+    text = text.replace("{port}", str(j.ports[0]))
+    with open(j.path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(j.path + ".tmp", j.path)
+
+
+def reload(j, expect_ok=True):
+    """SIGHUP, then waits for the log line that says how it went."""
+    done = j.stderr().count("configuration reload")
+    j.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: j.stderr().count("configuration reload") > done, what="reload logged")
+    last = j.stderr().split("configuration reload")[-1]
+    ok = last.startswith("ed from")
+    assert ok == expect_ok, j.stderr()[-2000:]
+
+
+def get(port, path, conn=None):
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    if conn is None:
+        c.close()
+    return r.status, r.getheader("X-Backend"), body
+
+
+def listen_inodes(port):
+    """Inodes of the listening sockets bound to port (every worker's)."""
+    out = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[3] == "0A" and int(parts[1].split(":")[1], 16) == port:
+                out.add(parts[9])
+    return out
+
+
+CONFIG = """
+workers: 2
+listeners:
+  - name: public
+    address: 127.0.0.1:{port0}
+upstreams:
+  %(up)s:
+    servers: [ { address: 127.0.0.1:%(backend)d } ]
+routes:
+  - name: r
+    match: { path_prefix: %(prefix)s }
+    upstream: %(up)s
+"""
+
+
+def test_sighup_swaps_routes_and_upstreams_on_the_same_sockets(junction, backends):
+    b0, b1 = backends(2)
+    j = junction(CONFIG % {"up": "one", "backend": b0.port, "prefix": "/a"})
+    assert get(j.port, "/a/x")[:2] == (200, "b0")
+    inodes = listen_inodes(j.port)
+    assert len(inodes) == 2
+    keep = http.client.HTTPConnection("127.0.0.1", j.port, timeout=10)
+    assert get(j.port, "/a/1", keep)[:2] == (200, "b0")
+    write(j, CONFIG % {"up": "two", "backend": b1.port, "prefix": "/b"})
+    reload(j)
+    assert get(j.port, "/b/x")[:2] == (200, "b1")
+    assert get(j.port, "/a/x")[0] == 404
+    # A keep-alive connection opened before the reload goes on, on the new
+    # configuration.
+    assert get(j.port, "/b/2", keep)[:2] == (200, "b1")
+    keep.close()
+    assert listen_inodes(j.port) == inodes, "the listening sockets were reopened"
+
+
+BAD = """
+workers: 2
+listeners:
+  - name: public
+    address: 127.0.0.1:{port0}
+upstreams:
+  one:
+    servers: [ { address: 127.0.0.1:%d, weight: 5000 } ]
+routes:
+  - match: { path_prefix: /a }
+    upstream: nowhere
+"""
+
+
+def test_an_invalid_file_keeps_the_old_configuration_and_logs_every_error(junction, backends):
+    (b0,) = backends(1)
+    j = junction(CONFIG % {"up": "one", "backend": b0.port, "prefix": "/a"}, expect_errors=True)
+    write(j, BAD % b0.port)
+    reload(j, expect_ok=False)
+    err = j.stderr()
+    assert re.search(r"junction\.yaml:8:\d+: .*weight", err), err
+    assert re.search(r"junction\.yaml:11:\d+: .*nowhere", err), err
+    assert "still serving generation 1" in err
+    assert get(j.port, "/a/x")[:2] == (200, "b0")
+    assert j.proc.poll() is None
+    # A good file after a bad one applies.
+    write(j, CONFIG % {"up": "one", "backend": b0.port, "prefix": "/c"})
+    reload(j)
+    assert get(j.port, "/c")[0] == 200
+    assert "generation 2" in j.stderr()
+
+
+class Gate(EchoHandler):
+    gate = threading.Event()
+
+    def handle_any(self):
+        if self.path.startswith("/slow"):
+            self.server.held += 1
+            Gate.gate.wait(30)
+        EchoHandler.handle_any(self)
+
+    do_GET = handle_any
+
+
+TWO_LISTENERS = """
+workers: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:{port0}
+%(extra)s
+upstreams:
+  app:
+    servers: [ { address: 127.0.0.1:%(backend)d } ]
+routes:
+  - match: { path_prefix: / }
+    upstream: app
+"""
+
+
+def test_removed_listeners_drain_and_new_ones_open(junction, backends):
+    (b,) = backends(1, handler=Gate)
+    b.held = 0
+    Gate.gate.clear()
+    extra = "  - name: extra\n    address: 127.0.0.1:{port1}\n"
+    j = junction(TWO_LISTENERS % {"extra": extra, "backend": b.port}, nports=2)
+    p_extra, p_new = j.ports[1], free_port()
+    # A request in flight on the listener the next file drops.
+    slow = http.client.HTTPConnection("127.0.0.1", p_extra, timeout=20)
+    slow.request("GET", "/slow")
+    wait_for(lambda: b.held == 1, what="request held by the backend")
+    newer = "  - name: newer\n    address: 127.0.0.1:%d\n" % p_new
+    write(j, TWO_LISTENERS % {"extra": newer, "backend": b.port})
+    reload(j)
+    assert not port_open(p_extra), "a removed listener still accepts"
+    assert get(p_new, "/x")[0] == 200
+    Gate.gate.set()
+    r = slow.getresponse()
+    assert r.status == 200, "the request in flight on a removed listener was cut"
+    r.read()
+    assert r.getheader("Connection", "").lower() == "close"
+    slow.close()
+
+
+def steady_load(port, stop, stats, keep_alive):
+    conn = None
+    while not stop.is_set():
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/steady")
+            r = conn.getresponse()
+            r.read()
+            stats["ok" if r.status == 200 else "bad"] += 1
+            if r.status != 200:
+                stats["why"].append(r.status)
+            if not keep_alive or r.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = None
+        except (OSError, http.client.HTTPException) as e:
+            stats["bad"] += 1
+            stats["why"].append(repr(e))
+            conn = None
+    if conn is not None:
+        conn.close()
+
+
+VERSION = """
+workers: 2
+listeners:
+  - name: public
+    address: 127.0.0.1:{port0}
+upstreams:
+  pool%(k)d:
+    keepalive: 8
+    servers: [ { address: 127.0.0.1:%(backend)d } ]
+  spare%(k)d:
+    servers: [ { address: 127.0.0.1:%(other)d } ]
+routes:
+  - name: steady
+    match: { path_prefix: /steady }
+    upstream: pool%(k)d
+  - name: v%(k)d
+    match: { path: /v%(k)d }
+    upstream: spare%(k)d
+"""
+
+
+def test_twenty_reloads_under_load_fail_no_request(junction, backends):
+    b0, b1 = backends(2)
+
+    def version(k):
+        return VERSION % {"k": k, "backend": (b0, b1)[k % 2].port, "other": (b1, b0)[k % 2].port}
+
+    j = junction(version(0))
+    stop = threading.Event()
+    stats = [{"ok": 0, "bad": 0, "why": []} for _ in range(4)]
+    threads = [threading.Thread(target=steady_load, args=(j.port, stop, stats[i], i % 2 == 0))
+               for i in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: sum(s["ok"] for s in stats) > 50, what="load running")
+        for k in range(1, 21):
+            write(j, version(k))
+            before = sum(s["ok"] for s in stats)
+            reload(j)
+            assert get(j.port, "/v%d" % k)[:2] == (200, ("b1", "b0")[k % 2])
+            assert get(j.port, "/v%d" % (k - 1))[0] == 404
+            wait_for(lambda: sum(s["ok"] for s in stats) > before + 20, what="load goes on")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    bad = [w for s in stats for w in s["why"]]
+    assert sum(s["bad"] for s in stats) == 0, bad[:10]
+    assert "generation 21" in j.stderr()
+    servers = {r["server"] for r in b0.received} | {r["server"] for r in b1.received}
+    assert servers == {"b0", "b1"}
