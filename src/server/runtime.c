@@ -10,6 +10,7 @@
  * wins. */
 #include "server/runtime.h"
 
+#include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -495,4 +496,24 @@ size_t jn_runtime_listen_fds(int *out, size_t max)
     size_t n = jn_workers_listen_fds(out, max);
     pthread_mutex_unlock(&lock);
     return n;
+}
+
+json_t *jn_runtime_changes_json(void)
+{
+    static const char *const kinds[] = { "added", "changed", "removed" };
+    json_t *out = json_array();
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; out != NULL && i < overlay.n; i++) {
+        const struct ov_entry *e = &overlay.v[i];
+        json_t *o = e->kind == OV_REMOVED
+                        ? json_pack("{s:s, s:s, s:s}", "upstream", e->upstream, "address",
+                                    e->address, "change", kinds[e->kind])
+                        : json_pack("{s:s, s:s, s:s, s:I, s:b}", "upstream", e->upstream,
+                                    "address", e->address, "change", kinds[e->kind], "weight",
+                                    (json_int_t)e->weight, "drain", e->drain);
+        if (o != NULL)
+            json_array_append_new(out, o);
+    }
+    pthread_mutex_unlock(&lock);
+    return out;
 }

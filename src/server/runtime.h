@@ -58,6 +58,12 @@ int jn_runtime_change(const struct jn_server_change *c, char *err, size_t errlen
 void jn_runtime_init(struct jn_config *cfg, const char *file, uint32_t nworkers);
 void jn_runtime_destroy(void);
 
+/* The runtime server changes in force (GET /config): a JSON array of
+ * {"upstream", "address", "change": "added"|"changed"|"removed", "weight",
+ * "drain"}; new reference, NULL when out of memory. */
+struct json_t;
+struct json_t *jn_runtime_changes_json(void);
+
 /* The workers' listening fds, for a binary upgrade (server/upgrade.h). */
 size_t jn_runtime_listen_fds(int *out, size_t max);
 

@@ -4,10 +4,12 @@
  * serves. Both processes accept on the same sockets meanwhile, so no
  * connection waiting in a queue is lost.
  *
- * Messages (SOCK_SEQPACKET, one per send): the old process sends "FDS"
- * with up to FDS_PER_MSG descriptors, as many times as needed, then "END";
- * the new one answers "READY" once it serves, and the old one "BYE" once it
- * has stopped taking upgrades. */
+ * Messages (SOCK_SEQPACKET, one per send): the new process says "HELLO"
+ * (a bare connect, such as another process checking whether the socket is
+ * alive, gets nothing); the old one sends "FDS" with up to FDS_PER_MSG
+ * descriptors, as many times as needed, then "END"; the new one answers
+ * "READY" once it serves, and the old one "BYE" once it has stopped taking
+ * upgrades. */
 #include "server/upgrade.h"
 
 #include <errno.h>
@@ -106,8 +108,9 @@ static int send_msg(int fd, const char *text, const int *fds, size_t n)
 }
 
 /* Receives one message into text; descriptors that came with it go to the
- * listener pool. Returns the text's length, or -1. */
-static ssize_t recv_msg(int fd, char *text, size_t cap)
+ * listener pool when keep_fds, else are closed. Returns the text's length,
+ * or -1. */
+static ssize_t recv_msg(int fd, char *text, size_t cap, bool keep_fds)
 {
     char ctl[CMSG_SPACE(sizeof(int) * FDS_PER_MSG)];
     struct iovec iov = { text, cap - 1 };
@@ -123,8 +126,12 @@ static ssize_t recv_msg(int fd, char *text, size_t cap)
         size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         int fds[FDS_PER_MSG];
         memcpy(fds, CMSG_DATA(cm), sizeof(int) * JN_MIN(k, (size_t)FDS_PER_MSG));
-        for (size_t i = 0; i < k && i < FDS_PER_MSG; i++)
-            jn_listen_inherit(fds[i]);
+        for (size_t i = 0; i < k && i < FDS_PER_MSG; i++) {
+            if (keep_fds)
+                jn_listen_inherit(fds[i]);
+            else
+                close(fds[i]);
+        }
     }
     return (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -1 : n;
 }
@@ -153,7 +160,7 @@ static bool hand_over(int c)
     jn_log(JN_LOG_INFO, "upgrade: %zu listening socket%s handed over; waiting for the new "
                         "process", n, n == 1 ? "" : "s");
     char text[16];
-    return recv_msg(c, text, sizeof(text)) > 0 && strcmp(text, "READY") == 0;
+    return recv_msg(c, text, sizeof(text), false) > 0 && strcmp(text, "READY") == 0;
 }
 
 bool jn_upgrade_serve(int *lfd)
@@ -167,6 +174,12 @@ bool jn_upgrade_serve(int *lfd)
         return false;
     }
     set_timeouts(c);
+    char hello[16];
+    if (recv_msg(c, hello, sizeof(hello), false) <= 0 || strcmp(hello, "HELLO") != 0) {
+        jn_log(JN_LOG_DEBUG, "upgrade: a connection to the upgrade socket left without asking");
+        close(c);
+        return false;
+    }
     if (!hand_over(c)) {
         jn_log(JN_LOG_ERR, "upgrade: the new process did not start; still serving");
         close(c);
@@ -195,9 +208,14 @@ int jn_upgrade_fetch(const char *path, char *err, size_t errlen)
         return -1;
     }
     set_timeouts(c);
+    if (send_msg(c, "HELLO", NULL, 0) != 0) {
+        snprintf(err, errlen, "upgrade socket %s: %s", path, strerror(errno));
+        close(c);
+        return -1;
+    }
     for (;;) {
         char text[16];
-        if (recv_msg(c, text, sizeof(text)) <= 0) {
+        if (recv_msg(c, text, sizeof(text), true) <= 0) {
             snprintf(err, errlen, "upgrade socket %s: the running process did not hand its "
                                   "sockets over", path);
             close(c);
@@ -212,7 +230,7 @@ int jn_upgrade_fetch(const char *path, char *err, size_t errlen)
 int jn_upgrade_finish(int c)
 {
     char text[16];
-    int rc = send_msg(c, "READY", NULL, 0) == 0 && recv_msg(c, text, sizeof(text)) > 0 &&
+    int rc = send_msg(c, "READY", NULL, 0) == 0 && recv_msg(c, text, sizeof(text), false) > 0 &&
                      strcmp(text, "BYE") == 0
                  ? 0
                  : JN_EIO;

@@ -156,3 +156,20 @@ def test_upgrade_without_a_running_process_says_so(tmp_path):
     r = subprocess.run([BIN, "-c", path, "--upgrade"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "upgrade socket" in r.stderr and "is Junction running" in r.stderr, r.stderr
+
+
+def test_a_bare_connection_to_the_upgrade_socket_takes_nothing(junction, backends):
+    (b,) = backends(1)
+    j = junction(CONFIG % b.port)
+    path = j.path + ".upgrade.sock"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    s.close()
+    c = http.client.HTTPConnection("127.0.0.1", j.port, timeout=10)
+    c.request("GET", "/still")
+    assert c.getresponse().status == 200
+    c.close()
+    assert j.proc.poll() is None
+    assert "handed over" not in j.stderr()
