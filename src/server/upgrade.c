@@ -80,6 +80,8 @@ int jn_upgrade_listen(const char *path, char *err, size_t errlen)
     mode_t old = umask(0077); /* only this user may take the sockets */
     int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
+    if (rc == 0)
+        rc = chmod(path, 0600);
     if (rc != 0 || listen(fd, 4) != 0) {
         snprintf(err, errlen, "upgrade socket %s: %s", path, strerror(errno));
         if (fd >= 0)
