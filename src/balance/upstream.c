@@ -655,3 +655,52 @@ void jn_upconn_collect(struct jn_upconn **garbage)
         free(uc);
     }
 }
+
+/* Connections made under from's settings suit to when they speak the same
+ * protocol through the same TLS context (a runtime change shares it; a
+ * reload makes new ones, whose verification may differ). */
+static bool same_transport(const struct jn_cfg_upstream *a, const struct jn_cfg_upstream *b)
+{
+    if (a->protocol != b->protocol || (a->tls == NULL) != (b->tls == NULL))
+        return false;
+    return a->tls == NULL || a->tls->client == b->tls->client;
+}
+
+static int find_server_index(const struct jn_cfg_upstream *up, const struct jn_cfg_server *s)
+{
+    for (size_t i = 0; i < up->nservers; i++)
+        if (up->servers[i].addrlen == s->addrlen &&
+            memcmp(&up->servers[i].addr, &s->addr, s->addrlen) == 0)
+            return (int)i;
+    return -1;
+}
+
+void jn_upstream_adopt_idle(struct jn_upstream_rt *to, struct jn_upstream_rt *from)
+{
+    if (!same_transport(to->cfg, from->cfg))
+        return;
+    for (size_t k = 0; k < from->cfg->nservers; k++) {
+        int i = find_server_index(to->cfg, &from->cfg->servers[k]);
+        if (i < 0 || to->cfg->servers[i].drain)
+            continue;
+        struct jn_upstream_server_rt *src = &from->servers[k], *dst = &to->servers[i];
+        while (src->idle != NULL && dst->nidle < to->cfg->keepalive) {
+            struct jn_upconn *uc = src->idle;
+            unlink_idle(uc);
+            /* The slot moves from one snapshot's count to the other's. */
+            if (from->shared != NULL)
+                atomic_fetch_sub(&from->shared->servers[k].connections, 1);
+            if (to->shared != NULL)
+                atomic_fetch_add(&to->shared->servers[i].connections, 1);
+            uc->up = to;
+            uc->server = (uint32_t)i;
+            uc->next = dst->idle;
+            dst->idle = uc;
+            dst->nidle++;
+        }
+        if (dst->tls_session == NULL) {
+            dst->tls_session = src->tls_session;
+            src->tls_session = NULL;
+        }
+    }
+}

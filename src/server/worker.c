@@ -438,6 +438,15 @@ static void swap_free(struct swap *sw)
     }
 }
 
+/* Upstream connections idle in the old snapshot serve the new one. */
+static void adopt_idle(struct jn_gen *to, struct jn_gen *from)
+{
+    for (size_t i = 0; i < to->cfg->nupstreams; i++)
+        for (size_t k = 0; k < from->cfg->nupstreams; k++)
+            if (strcmp(to->cfg->upstreams[i].name, from->cfg->upstreams[k].name) == 0)
+                jn_upstream_adopt_idle(&to->ups[i], &from->ups[k]);
+}
+
 static void swap_done(struct jn_task *t)
 {
     struct swap *sw = (struct swap *)t;
@@ -477,6 +486,7 @@ static void swap_done(struct jn_task *t)
     struct jn_gen *old = w->gen;
     w->gen = sw->gen;
     sw->gen = NULL;
+    adopt_idle(w->gen, old);
     jn_gen_release(old);
     jn_loop_wake(&w->loop); /* accepts what waits on fresh sockets */
     pthread_mutex_lock(sw->lock);

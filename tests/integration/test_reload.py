@@ -243,3 +243,29 @@ def test_twenty_reloads_under_load_fail_no_request(junction, backends):
     assert "generation 21" in j.stderr()
     servers = {r["server"] for r in b0.received} | {r["server"] for r in b1.received}
     assert servers == {"b0", "b1"}
+
+
+ONE_WORKER = """
+workers: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:{port0}
+upstreams:
+  app:
+    servers: [ { address: 127.0.0.1:%(backend)d } ]
+routes:
+  - match: { path_prefix: %(prefix)s }
+    upstream: app
+"""
+
+
+def test_idle_upstream_connections_serve_the_new_configuration(junction, backends):
+    (b,) = backends(1)
+    j = junction(ONE_WORKER % {"backend": b.port, "prefix": "/a"})
+    assert get(j.port, "/a")[0] == 200
+    assert len(b.peer_ports) == 1
+    write(j, ONE_WORKER % {"backend": b.port, "prefix": "/b"})
+    reload(j)
+    for _ in range(3):
+        assert get(j.port, "/b")[0] == 200
+    assert len(b.peer_ports) == 1, "the reload dropped the warm upstream connection"
