@@ -191,8 +191,11 @@ static int run(struct jn_config *cfg, const char *file, int from)
            from >= 0 ? " (upgrade)" : "");
     int ufd = upgrade_ready(cfg, file, from);
     control_loop(sfd, &ufd, file);
-    if (ufd >= 0)
+    if (ufd >= 0) { /* still ours: not handed to a replacement */
+        char buf[4096];
         close(ufd);
+        unlink(upgrade_path(cfg, file, buf, sizeof(buf)));
+    }
     jn_offload_stop(); /* before the loops its tasks report to are gone */
     jn_workers_shutdown();
     jn_health_stop();

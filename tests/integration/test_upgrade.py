@@ -173,3 +173,12 @@ def test_a_bare_connection_to_the_upgrade_socket_takes_nothing(junction, backend
     c.close()
     assert j.proc.poll() is None
     assert "handed over" not in j.stderr()
+
+
+def test_a_clean_stop_removes_the_upgrade_socket(junction, backends):
+    (b,) = backends(1)
+    j = junction(CONFIG % b.port)
+    path = j.path + ".upgrade.sock"
+    assert os.path.exists(path)
+    assert j.stop() == 0
+    assert not os.path.exists(path)
