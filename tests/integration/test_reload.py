@@ -269,3 +269,38 @@ def test_idle_upstream_connections_serve_the_new_configuration(junction, backend
     for _ in range(3):
         assert get(j.port, "/b")[0] == 200
     assert len(b.peer_ports) == 1, "the reload dropped the warm upstream connection"
+
+
+def test_an_http2_connection_goes_on_across_a_reload(junction, backends):
+    from h2client import H2Client
+    b0, b1 = backends(2)
+    j = junction(CONFIG % {"up": "one", "backend": b0.port, "prefix": "/a"})
+    h2 = H2Client(j.port)
+    assert h2.get("/a/1").status == 200
+    write(j, CONFIG % {"up": "two", "backend": b1.port, "prefix": "/b"})
+    reload(j)
+    r = h2.get("/b/2")
+    assert r.status == 200 and b"b1" in bytes(r.data)
+    assert h2.get("/a/3").status == 404
+    h2.close()
+
+
+def test_a_request_in_flight_finishes_on_the_configuration_it_started_on(junction, backends):
+    (b,) = backends(1, handler=Gate, names=["held"])
+    b.held = 0
+    Gate.gate.clear()
+    (other,) = backends(1, names=["other"])
+    j = junction(CONFIG % {"up": "old", "backend": b.port, "prefix": "/slow"})
+    slow = http.client.HTTPConnection("127.0.0.1", j.port, timeout=20)
+    slow.request("GET", "/slow")
+    wait_for(lambda: b.held == 1, what="request held by the backend")
+    # The route and its upstream are gone from the new file.
+    write(j, CONFIG % {"up": "new", "backend": other.port, "prefix": "/fresh"})
+    reload(j)
+    assert get(j.port, "/fresh")[0] == 200
+    assert get(j.port, "/slow")[0] == 404
+    Gate.gate.set()
+    r = slow.getresponse()
+    assert r.status == 200 and r.getheader("X-Backend") == "held"
+    r.read()
+    slow.close()
