@@ -641,6 +641,7 @@ static const struct jn_ld_key jn_top_keys[] = {
     [JN_TOP_CONSUMERS] = JN_LD_KEY("consumers", NULL, 0),
     [JN_TOP_POLICIES] = JN_LD_KEY("policies", NULL, 0),
     JN_LD_KEY("trusted_proxies", jn_ld_set_trusted_proxies, 0),
+    JN_LD_KEY("admin", jn_ld_set_admin, 0), /* load_admin.c */
 };
 static const struct jn_ld_table jn_top_table = JN_LD_TABLE("the configuration", jn_top_keys);
 
