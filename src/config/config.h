@@ -403,6 +403,9 @@ struct jn_config {
     size_t npolicies;
     struct jn_router *router; /* owned: built from routes at load */
     struct jn_cfg_admin admin;
+    struct {
+        char *address; /* STUB metrics config: the metrics: listener, NULL = none */
+    } metrics;
     /* The document as JSON text, secrets replaced by "<redacted>", for the
      * admin API's GET /config (arena; NULL when it could not be built). */
     char *json;
