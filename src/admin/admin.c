@@ -23,9 +23,6 @@
 #define ADMIN_MAX_HEADERS 64
 #define ADMIN_BODY_MAX (64u << 10)  /* 413 beyond */
 #define ADMIN_MAX_CONNS 256         /* more are closed at once: the API is for a few operators */
-#define ADMIN_HEAD_TIMEOUT 10000    /* ms for a whole request (head and body) once begun */
-#define ADMIN_IDLE_TIMEOUT 60000    /* ms a keep-alive connection may sit idle */
-#define ADMIN_WRITE_TIMEOUT 10000   /* ms for the client to take a response */
 
 enum { TIMER_NONE, TIMER_IDLE, TIMER_REQUEST, TIMER_WRITE };
 
@@ -58,6 +55,9 @@ static struct {
     struct admin_listener listeners[2];
     size_t nlisteners;
     struct admin_conn *conns; /* owned: every open connection */
+    /* ms, from timeouts: at start: client_header for a whole request once
+     * begun, client_idle between requests, client_body for a response. */
+    uint64_t request_timeout, idle_timeout, write_timeout;
     size_t nconns;
 } A;
 
@@ -165,7 +165,7 @@ static void conn_answer(struct admin_conn *c, const struct jn_h1_message *m, siz
     jn_admin_handle(&rq, &rs);
     if (rs.body == NULL && rs.status == 0)
         jn_admin_reply_error(&rs, 500, "no answer");
-    c->close_after = !m->keep_alive || c->eof;
+    c->close_after = !m->keep_alive || c->eof || rs.close;
     if (conn_set_response(c, &rs) != 0)
         c->close_after = true;
     size_t used = head + body_len;
@@ -264,10 +264,10 @@ static int conn_flush(struct admin_conn *c)
 }
 
 /* Arms the timer for what the connection waits for, unless it already is:
- * a request that began has ADMIN_HEAD_TIMEOUT as a whole. */
+ * a request that began has A.request_timeout as a whole. */
 static void conn_arm(struct admin_conn *c, int kind)
 {
-    static const uint64_t ms[] = { 0, ADMIN_IDLE_TIMEOUT, ADMIN_HEAD_TIMEOUT, ADMIN_WRITE_TIMEOUT };
+    const uint64_t ms[] = { 0, A.idle_timeout, A.request_timeout, A.write_timeout };
     if (c->timer_kind == kind)
         return;
     c->timer_kind = kind;
@@ -436,6 +436,9 @@ int jn_admin_start(const struct jn_config *cfg)
         return JN_EIO;
     }
     A.loop.on_wake = on_wake;
+    A.request_timeout = cfg->timeouts.client_header;
+    A.idle_timeout = cfg->timeouts.client_idle;
+    A.write_timeout = cfg->timeouts.client_body;
     atomic_store(&A.stopping, false);
     for (size_t i = 0; i < A.nlisteners; i++)
         if (jn_io_add(&A.loop, &A.listeners[i].io, EPOLLIN) != 0)

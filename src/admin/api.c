@@ -52,8 +52,10 @@ int jn_admin_split_path(struct jn_slice target, struct jn_admin_path *out)
         const char *e = memchr(s, '/', (size_t)(end - s));
         if (e == NULL)
             e = end;
-        if (e == s || out->n == JN_ADMIN_MAX_SEGMENTS)
+        if (e == s)
             return JN_EINVAL;
+        if (out->n == JN_ADMIN_MAX_SEGMENTS)
+            return JN_ETOOBIG; /* longer than any route: no such endpoint */
         if (jn_admin_pct_decode(s, (size_t)(e - s), out->seg[out->n], sizeof(out->seg[0])) < 0)
             return JN_EINVAL;
         out->n++;
@@ -257,7 +259,13 @@ static bool is_get(const struct jn_admin_request *rq)
 void jn_admin_handle(const struct jn_admin_request *rq, struct jn_admin_response *rs)
 {
     struct jn_admin_path p;
-    if (jn_admin_split_path(rq->target, &p) != 0) {
+    int rc = jn_admin_split_path(rq->target, &p);
+    if (rc == JN_ETOOBIG) {
+        jn_admin_reply_error(rs, 404, "no such admin endpoint");
+        return;
+    }
+    if (rc != 0) {
+        rs->close = true;
         jn_admin_reply_error(rs, 400, "malformed request path");
         return;
     }

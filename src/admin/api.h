@@ -35,6 +35,7 @@ struct jn_admin_response {
     size_t len;
     const char *allow;        /* static: the Allow field of a 405, or NULL */
     bool challenge;           /* send WWW-Authenticate: Bearer */
+    bool close;               /* close the connection after (a malformed request) */
 };
 
 /* The decoded segments of a request path, for the endpoints. */
@@ -51,8 +52,9 @@ void jn_admin_handle(const struct jn_admin_request *rq, struct jn_admin_response
  * or the result does not fit. */
 long jn_admin_pct_decode(const char *in, size_t len, char *out, size_t cap);
 /* Splits the path of target (the query ignored) into decoded segments.
- * Returns 0, or JN_EINVAL when it is not an origin-form path, has empty
- * segments other than a lone "/", too many segments or a bad escape. */
+ * Returns 0, JN_ETOOBIG when it has more segments than any route, or
+ * JN_EINVAL when it is not an origin-form path, has empty segments other
+ * than a lone "/", or a bad escape (or a segment too long to decode). */
 int jn_admin_split_path(struct jn_slice target, struct jn_admin_path *out);
 /* True when the Authorization value carries exactly the token ("Bearer",
  * any case, then the token), compared in time that depends on neither
