@@ -135,8 +135,7 @@ static void conn_refuse(struct admin_conn *c, int status, const char *why)
     struct jn_admin_response rs = { 0 };
     c->close_after = true;
     jn_admin_reply_error(&rs, status, "%s", why);
-    if (conn_set_response(c, &rs) != 0)
-        c->out = NULL;
+    conn_set_response(c, &rs); /* on failure out stays NULL: conn_drive closes */
     c->in_len = 0;
 }
 
@@ -279,6 +278,10 @@ static void conn_arm(struct admin_conn *c, int kind)
 static void conn_drive(struct admin_conn *c)
 {
     for (;;) {
+        if (c->out == NULL && c->close_after) { /* no response could be made: just close */
+            conn_close(c);
+            return;
+        }
         if (c->out != NULL) {
             int rc = conn_flush(c);
             if (rc < 0 || (rc == 1 && c->close_after)) {

@@ -271,12 +271,14 @@ void jn_admin_handle(const struct jn_admin_request *rq, struct jn_admin_response
     }
     bool metrics = p.n == 1 && strcmp(p.seg[0], "metrics") == 0;
     if (rq->metrics_only) { /* the metrics: listener serves that alone, without a token */
-        if (!metrics)
+        if (!metrics) {
             jn_admin_reply_error(rs, 404, "only /metrics is served here");
-        else if (!is_get(rq))
-            rs->allow = "GET", jn_admin_reply_error(rs, 405, "only GET is allowed here");
-        else
+        } else if (!is_get(rq)) {
+            rs->allow = "GET";
+            jn_admin_reply_error(rs, 405, "only GET is allowed here");
+        } else {
             jn_admin_get_metrics(rs);
+        }
         return;
     }
     bool page = p.n == 0, favicon = p.n == 1 && strcmp(p.seg[0], "favicon.ico") == 0;
