@@ -119,7 +119,7 @@ static int conn_set_response(struct admin_conn *c, struct jn_admin_response *rs)
     c->out = malloc(hn + rs->len);
     if (c->out != NULL) {
         memcpy(c->out, head, hn);
-        if (rs->len > 0)
+        if (rs->len > 0 && rs->body != NULL)
             memcpy(c->out + hn, rs->body, rs->len);
         c->out_len = hn + rs->len;
         c->out_off = 0;

@@ -26,8 +26,9 @@ void jn_admin_stop(void);
  * hand over an inherited socket instead). what is "admin" or "metrics".
  * Returns the fd, or -1 (logged). */
 int jn_admin_listen(const char *what, const struct sockaddr_storage *addr, socklen_t len);
-/* The listening sockets in use, admin first then metrics: writes up to max
- * fds to out and returns how many there are. */
+/* The listening sockets in use, in the order opened: the admin: address
+ * (when set), then the metrics: address (when set). Writes up to max fds to
+ * out and returns how many there are. */
 size_t jn_admin_fds(int *out, size_t max);
 
 #endif

@@ -67,7 +67,7 @@ static void jn_ld_read_token(struct jn_ld *ld, yaml_node_t *value, struct jn_cfg
     }
     a->token = jn_ld_strdup(ld, buf, n);
     a->token_len = a->token != NULL ? n : 0;
-    memset(buf, 0, sizeof(buf));
+    explicit_bzero(buf, sizeof(buf)); /* the token lives on in the snapshot only */
 }
 
 static void jn_ld_set_token_file(struct jn_ld *ld, const struct jn_ld_key *key, yaml_node_t *value,
