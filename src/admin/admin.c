@@ -104,13 +104,15 @@ static const char *reason(int status)
 /* Serialises rs into c->out (rs->body is consumed). Returns 0 or JN_ENOMEM. */
 static int conn_set_response(struct admin_conn *c, struct jn_admin_response *rs)
 {
-    char head[512];
+    char head[512], length[48] = "";
+    if (rs->status != 204) /* RFC 9110 8.6: never on a 204 */
+        snprintf(length, sizeof(length), "Content-Length: %zu\r\n", rs->len);
     int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
                      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
                      "%s%s%s%s%s\r\n",
                      rs->status, reason(rs->status),
-                     rs->content_type != NULL ? rs->content_type : "application/json", rs->len,
+                     rs->content_type != NULL ? rs->content_type : "application/json", length,
                      rs->challenge ? "WWW-Authenticate: Bearer realm=\"junction-admin\"\r\n" : "",
                      rs->allow != NULL ? "Allow: " : "", rs->allow != NULL ? rs->allow : "",
                      rs->allow != NULL ? "\r\n" : "",

@@ -180,6 +180,8 @@ def test_the_page_needs_no_token(admin_junction):
     assert b"<html" in body.lower()
     status, _, _ = admin.call("POST", "/", token=None)
     assert status == 405
+    status, body, r = admin.get("/favicon.ico", token=None)
+    assert status == 204 and body == b"" and r.getheader("Content-Length") is None
 
 
 def test_the_token_files_trailing_crlf_is_not_part_of_the_token(junction, backends, tmp_path):
@@ -624,3 +626,14 @@ def test_removing_a_server_under_load_loses_no_request(junction, backends, tmp_p
     finally:
         failures = [f for l in loads for f in l.finish()]
     assert failures == []
+
+
+def test_an_admin_address_in_use_stops_the_start(tmp_path, backends):
+    bs = backends(1)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        text = config(bs, write_token(tmp_path)).replace("{port0}", str(free_port())).replace(
+            "{port1}", str(busy.getsockname()[1]))
+        r = run_refused(tmp_path, text)
+    assert "admin listener" in r.stderr, r.stderr
