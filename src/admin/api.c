@@ -260,16 +260,13 @@ void jn_admin_handle(const struct jn_admin_request *rq, struct jn_admin_response
 {
     struct jn_admin_path p;
     int rc = jn_admin_split_path(rq->target, &p);
-    if (rc == JN_ETOOBIG) {
-        jn_admin_reply_error(rs, 404, "no such admin endpoint");
-        return;
-    }
-    if (rc != 0) {
+    bool too_long = rc == JN_ETOOBIG; /* no route has that many segments */
+    if (rc != 0 && !too_long) {
         rs->close = true;
         jn_admin_reply_error(rs, 400, "malformed request path");
         return;
     }
-    bool metrics = p.n == 1 && strcmp(p.seg[0], "metrics") == 0;
+    bool metrics = !too_long && p.n == 1 && strcmp(p.seg[0], "metrics") == 0;
     if (rq->metrics_only) { /* the metrics: listener serves that alone, without a token */
         if (!metrics) {
             jn_admin_reply_error(rs, 404, "only /metrics is served here");
@@ -281,7 +278,8 @@ void jn_admin_handle(const struct jn_admin_request *rq, struct jn_admin_response
         }
         return;
     }
-    bool page = p.n == 0, favicon = p.n == 1 && strcmp(p.seg[0], "favicon.ico") == 0;
+    bool page = !too_long && p.n == 0;
+    bool favicon = !too_long && p.n == 1 && strcmp(p.seg[0], "favicon.ico") == 0;
     if ((page || favicon) && !is_get(rq)) {
         rs->allow = "GET";
         jn_admin_reply_error(rs, 405, "only GET is allowed here");
@@ -291,6 +289,9 @@ void jn_admin_handle(const struct jn_admin_request *rq, struct jn_admin_response
     } else if (favicon) {
         reply_bytes(rs, 204, "image/x-icon", "", 0);
     } else if (authorized(rq, rs)) {
-        dispatch(&p, rq, rs);
+        if (too_long)
+            jn_admin_reply_error(rs, 404, "no such admin endpoint");
+        else
+            dispatch(&p, rq, rs);
     }
 }

@@ -378,6 +378,7 @@ def test_unknown_path_is_404_and_a_wrong_method_405_with_allow(admin_junction):
         status, out, _ = admin.get(path)
         assert status == 404, path
         assert "error" in out
+        assert admin.get(path, token=None)[0] == 401, path  # paths are checked after the token
     for method, path, allow in (("POST", "/status", "GET"), ("DELETE", "/upstreams", "GET"),
                                 ("GET", "/reload", "POST"),
                                 ("GET", "/upstreams/app/servers", "POST"),
