@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/offload.h"
@@ -185,7 +186,16 @@ static int run(struct jn_config *cfg, const char *file, int from)
         close(sfd);
         return 1;
     }
+    if (jn_admin_start(cfg) != 0) {
+        jn_offload_stop();
+        jn_workers_shutdown();
+        jn_health_stop();
+        jn_runtime_destroy();
+        close(sfd);
+        return 1;
+    }
     jn_upgrade_add_source(jn_runtime_listen_fds);
+    jn_upgrade_add_source(jn_admin_fds);
     jn_log(JN_LOG_INFO, "junction %s started: %u worker%s, %zu listener%s%s", JN_VERSION, n,
            n == 1 ? "" : "s", cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s",
            from >= 0 ? " (upgrade)" : "");
@@ -196,6 +206,7 @@ static int run(struct jn_config *cfg, const char *file, int from)
         close(ufd);
         unlink(upgrade_path(cfg, file, buf, sizeof(buf)));
     }
+    jn_admin_stop(); /* before the workers it asks for counters stop */
     jn_offload_stop(); /* before the loops its tasks report to are gone */
     jn_workers_shutdown();
     jn_health_stop();

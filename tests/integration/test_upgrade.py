@@ -74,6 +74,7 @@ def total(stats, key="ok"):
 
 
 def run_new(j, tmp_path, *extra):
+    wait_for(lambda: os.path.exists(j.path + ".upgrade.sock"), what="upgrade socket")
     err = open(os.path.join(str(tmp_path), "new.log"), "w")
     return subprocess.Popen([BIN, "-c", j.path, "--upgrade", *extra], stdout=subprocess.DEVNULL,
                             stderr=err), os.path.join(str(tmp_path), "new.log")
@@ -136,6 +137,7 @@ def test_sigusr2_starts_the_new_binary_which_takes_over(junction, backends, tmp_
 def test_a_failed_upgrade_leaves_the_old_process_serving(junction, backends, tmp_path):
     (b,) = backends(1)
     j = junction(CONFIG % b.port)
+    wait_for(lambda: os.path.exists(j.path + ".upgrade.sock"), what="upgrade socket")
     good = open(j.path).read()
     with open(j.path, "w") as f:
         f.write(good.replace("routes:", "routes: [\nbroken"))
@@ -162,6 +164,7 @@ def test_a_bare_connection_to_the_upgrade_socket_takes_nothing(junction, backend
     (b,) = backends(1)
     j = junction(CONFIG % b.port)
     path = j.path + ".upgrade.sock"
+    wait_for(lambda: os.path.exists(path), what="upgrade socket")
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -179,6 +182,6 @@ def test_a_clean_stop_removes_the_upgrade_socket(junction, backends):
     (b,) = backends(1)
     j = junction(CONFIG % b.port)
     path = j.path + ".upgrade.sock"
-    assert os.path.exists(path)
+    wait_for(lambda: os.path.exists(path), what="upgrade socket")
     assert j.stop() == 0
     assert not os.path.exists(path)
