@@ -701,32 +701,42 @@ static int find_server_index(const struct jn_cfg_upstream *up, const struct jn_c
     return -1;
 }
 
+/* Moves src's idle connections (server k of from) to dst (server i of to). */
+static void move_idle(struct jn_upstream_rt *to, uint32_t i, struct jn_upstream_rt *from,
+                      uint32_t k)
+{
+    struct jn_upstream_server_rt *src = &from->servers[k], *dst = &to->servers[i];
+    while (src->idle != NULL && dst->nidle < to->cfg->keepalive) {
+        struct jn_upconn *uc = src->idle;
+        unlink_idle(uc);
+        /* The slot moves from one snapshot's count to the other's. */
+        if (from->shared != NULL)
+            atomic_fetch_sub(&from->shared->servers[k].connections, 1);
+        if (to->shared != NULL)
+            atomic_fetch_add(&to->shared->servers[i].connections, 1);
+        uc->up = to;
+        uc->server = i;
+        uc->next = dst->idle;
+        dst->idle = uc;
+        dst->nidle++;
+    }
+    if (dst->tls_session == NULL) {
+        dst->tls_session = src->tls_session;
+        src->tls_session = NULL;
+    }
+}
+
 void jn_upstream_adopt_idle(struct jn_upstream_rt *to, struct jn_upstream_rt *from)
 {
-    if (!same_transport(to->cfg, from->cfg))
-        return;
+    bool same = same_transport(to->cfg, from->cfg);
     for (size_t k = 0; k < from->cfg->nservers; k++) {
         int i = find_server_index(to->cfg, &from->cfg->servers[k]);
-        if (i < 0 || to->cfg->servers[i].drain)
+        if (i < 0)
             continue;
-        struct jn_upstream_server_rt *src = &from->servers[k], *dst = &to->servers[i];
-        while (src->idle != NULL && dst->nidle < to->cfg->keepalive) {
-            struct jn_upconn *uc = src->idle;
-            unlink_idle(uc);
-            /* The slot moves from one snapshot's count to the other's. */
-            if (from->shared != NULL)
-                atomic_fetch_sub(&from->shared->servers[k].connections, 1);
-            if (to->shared != NULL)
-                atomic_fetch_add(&to->shared->servers[i].connections, 1);
-            uc->up = to;
-            uc->server = (uint32_t)i;
-            uc->next = dst->idle;
-            dst->idle = uc;
-            dst->nidle++;
-        }
-        if (dst->tls_session == NULL) {
-            dst->tls_session = src->tls_session;
-            src->tls_session = NULL;
-        }
+        /* What operators see of the server goes on. */
+        to->servers[i].latency_ewma_us = from->servers[k].latency_ewma_us;
+        to->servers[i].latency_at_us = from->servers[k].latency_at_us;
+        if (same && !to->cfg->servers[i].drain)
+            move_idle(to, (uint32_t)i, from, (uint32_t)k);
     }
 }

@@ -170,7 +170,8 @@ void jn_upconn_close(struct jn_upconn *uc);
 /* Ends an exchange on uc: its timer stops, then the connection goes back
  * to the pool when reusable (jn_upconn_release), else is closed. */
 void jn_upconn_finish(struct jn_upconn *uc, bool reusable);
-/* Moves from's idle connections (and TLS sessions) to the servers of to at
+/* Moves from's idle connections (and TLS sessions) and latency averages
+ * to the servers of to at
  * the same addresses, when both reach them the same way: a new snapshot
  * keeps the old one's warm connections. Same worker. */
 void jn_upstream_adopt_idle(struct jn_upstream_rt *to, struct jn_upstream_rt *from);
