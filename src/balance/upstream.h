@@ -170,10 +170,9 @@ void jn_upconn_close(struct jn_upconn *uc);
 /* Ends an exchange on uc: its timer stops, then the connection goes back
  * to the pool when reusable (jn_upconn_release), else is closed. */
 void jn_upconn_finish(struct jn_upconn *uc, bool reusable);
-/* Moves from's idle connections (and TLS sessions) and latency averages
- * to the servers of to at
- * the same addresses, when both reach them the same way: a new snapshot
- * keeps the old one's warm connections. Same worker. */
+/* A new snapshot keeps the old one's warm state: each server's latency
+ * average, and, when both reach the servers the same way, the idle
+ * connections and TLS sessions, matched by address. Same worker. */
 void jn_upstream_adopt_idle(struct jn_upstream_rt *to, struct jn_upstream_rt *from);
 /* Frees closed connections; called by the worker after each batch of events. */
 void jn_upconn_collect(struct jn_upconn **garbage);
