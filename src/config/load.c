@@ -153,6 +153,16 @@ static bool jn_ld_address(struct jn_ld *ld, yaml_node_t *value, char **text,
     return true;
 }
 
+/* metrics: address: where /metrics is served without a token (the admin
+ * listener serves it too, behind its token). */
+static void jn_ld_set_metrics_address(struct jn_ld *ld, const struct jn_ld_key *key,
+                                      yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_metrics *m = obj;
+    if (jn_ld_address(ld, value, &m->address, &m->addr, &m->addrlen))
+        m->pos = jn_ld_pos(ld, value);
+}
+
 static void jn_ld_set_listener_address(struct jn_ld *ld, const struct jn_ld_key *key,
                                        yaml_node_t *value, void *obj)
 {
@@ -627,6 +637,12 @@ static const struct jn_ld_key jn_error_log_keys[] = {
 };
 static const struct jn_ld_table jn_error_log_table = JN_LD_TABLE("error_log", jn_error_log_keys);
 
+static const struct jn_ld_key jn_metrics_keys[] = {
+    JN_LD_KEY("enabled", jn_ld_set_bool, offsetof(struct jn_cfg_metrics, enabled)),
+    JN_LD_KEY("address", jn_ld_set_metrics_address, 0),
+};
+static const struct jn_ld_table jn_metrics_table = JN_LD_TABLE("metrics", jn_metrics_keys);
+
 enum { JN_TOP_ROUTES = 8, JN_TOP_CONSUMERS, JN_TOP_POLICIES };
 static const struct jn_ld_key jn_top_keys[] = {
     JN_LD_KEY("workers", jn_ld_set_workers, 0),
@@ -641,6 +657,7 @@ static const struct jn_ld_key jn_top_keys[] = {
     [JN_TOP_CONSUMERS] = JN_LD_KEY("consumers", NULL, 0),
     [JN_TOP_POLICIES] = JN_LD_KEY("policies", NULL, 0),
     JN_LD_KEY("trusted_proxies", jn_ld_set_trusted_proxies, 0),
+    JN_LD_SUB("metrics", offsetof(struct jn_config, metrics), &jn_metrics_table),
 };
 static const struct jn_ld_table jn_top_table = JN_LD_TABLE("the configuration", jn_top_keys);
 

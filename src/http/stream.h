@@ -111,6 +111,10 @@ struct jn_stream {
     uint64_t bytes_sent;        /* body and head bytes to the client */
     uint64_t t_start, t_upstream, t_upstream_head; /* ms, loop clock */
     uint64_t t_upstream_us;     /* us, when the balancer observes latency */
+    uint64_t t_start_us;        /* us (jn_clock_us), for the metrics' duration histograms */
+    uint64_t t_upstream_start_us; /* us: a server was picked; 0 once its head was observed */
+    bool metered;               /* counted in metrics (admin/metrics.h) */
+    uint16_t metrics_listener;  /* its listener's counter slot, when metered */
     const char *method;         /* arena copies for the access log */
     const char *path;
     char request_id[40];
