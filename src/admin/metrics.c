@@ -153,7 +153,7 @@ static void header(struct out *o, const char *name, const char *type, const char
 struct shown {
     uint16_t slot;
     const char *name;
-    const struct jn_cfg_route *route; /* borrowed from the snapshot; NULL for _none, _other */
+    const struct jn_cfg_route *route; /* borrowed from the snapshot (_other: its first); NULL: _none */
 };
 
 static size_t shown_routes(const struct jn_config *cfg, struct shown *v)
@@ -164,7 +164,7 @@ static size_t shown_routes(const struct jn_config *cfg, struct shown *v)
         const struct jn_cfg_route *r = &cfg->routes[i];
         if (r->metrics_slot == JN_M_ROUTE_OTHER) {
             if (!other)
-                v[n++] = (struct shown){ JN_M_ROUTE_OTHER, "_other", NULL };
+                v[n++] = (struct shown){ JN_M_ROUTE_OTHER, "_other", r };
             other = true;
             continue;
         }
