@@ -180,7 +180,10 @@ def test_counters_agree_with_the_requests_sent(junction, backends):
 def test_histogram_buckets_are_cumulative_and_sub_millisecond(junction, backends):
     j, mport = start(junction, backends)
     send(j.port, "GET", "/hello", 3)
-    s = parse(scrape(mport))
+    # A stream is counted just after its response left: wait, not race.
+    s = wait_for(lambda: (lambda m: m if value(m, "junction_http_request_duration_seconds_count",
+                                                route="hello") == 3 else None)(
+        parse(scrape(mport))), what="three requests counted")
     name = "junction_http_request_duration_seconds_bucket"
     les = [le for (n, labels), _ in s.items() if n == name and ("route", "hello") in labels
            for k, le in labels if k == "le"]
@@ -231,3 +234,68 @@ routes: [ { name: r, match: { path: / }, respond: { status: 200 } } ]
     r = subprocess.run([BIN, "check", "-c", str(path)], capture_output=True, text=True)
     assert r.returncode != 0
     assert str(path) + error in r.stderr, r.stderr
+
+
+def test_http2_and_tls_are_counted(junction, backends, tmp_path):
+    """h2 over TLS (ALPN) and h2c streams count like HTTP/1.1 requests; TLS
+    handshakes and failed handshakes are counted per TLS listener."""
+    import ssl
+    from h2client import H2Client
+    d = str(tmp_path)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "/k.pem", "-out",
+                    d + "/c.pem", "-subj", "/CN=a.test", "-addext", "subjectAltName=DNS:a.test",
+                    "-days", "2"], check=True, capture_output=True)
+    (b,) = backends(1)
+    mport = free_port()
+    j = junction("""
+workers: 2
+listeners:
+  - { name: plain, address: 127.0.0.1:{port0} }
+  - name: secure
+    address: 127.0.0.1:{port1}
+    tls: { certificates: [ { cert: %s/c.pem, key: %s/k.pem } ] }
+metrics: { address: 127.0.0.1:%d }
+access_log: { path: none }
+upstreams:
+  app: { servers: [ { address: 127.0.0.1:%d } ] }
+routes:
+  - { name: app, match: { path_prefix: / }, upstream: app }
+""" % (d, d, mport, b.port), nports=2, expect_errors=True)
+    if not wait_for(lambda: port_open(mport) or j.proc.poll() is not None, timeout=3,
+                    what="metrics port") or not port_open(mport):
+        pytest.skip("this binary does not serve metrics: address yet")
+    # The harness's readiness probe opened and closed a connection on each
+    # port: on the TLS one, a handshake that failed. Wait for it to count.
+    errors = "junction_tls_handshake_errors_total"
+    wait_for(lambda: value(parse(scrape(mport)), errors, listener="secure") == 1,
+             what="the probe's handshake counted")
+    before = parse(scrape(mport))
+    c = H2Client(j.ports[0])  # h2c, prior knowledge
+    for _ in range(3):
+        assert c.get("/x").status == 200
+    c.close()
+    ctx = ssl.create_default_context(cafile=d + "/c.pem")
+    ctx.set_alpn_protocols(["h2"])
+    t = H2Client(j.ports[1], tls_ctx=ctx, host="a.test")
+    for _ in range(2):
+        assert t.get("/y", method="POST", body=b"abc").status == 200
+    t.close()
+    s = socket.create_connection(("127.0.0.1", j.ports[1]))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # plain text to a TLS port
+    s.recv(100)
+    s.close()
+    wait_for(lambda: value(parse(scrape(mport)), errors, listener="secure") == 2,
+             what="the failed handshake counted")
+    req = "junction_http_requests_total"
+
+    def counted():
+        after = parse(scrape(mport))
+        got = {m: value(after, req, route="app", method=m, code_class="2xx") -
+               value(before, req, route="app", method=m, code_class="2xx") for m in ("GET", "POST")}
+        return after if got == {"GET": 3, "POST": 2} else None
+    after = wait_for(counted, what="3 GET and 2 POST over HTTP/2 counted")
+    assert value(after, "junction_tls_handshakes_total", listener="secure") == 1
+    assert ("junction_tls_handshakes_total", frozenset({("listener", "plain")})) not in after
+    assert value(after, "junction_connections_accepted_total", listener="secure") == \
+        value(before, "junction_connections_accepted_total", listener="secure") + 2
