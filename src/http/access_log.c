@@ -1,5 +1,6 @@
 /* Access log lines. The text format is:
  *   TIME CLIENT "METHOD PATH" STATUS BYTES UPSTREAM DURATION_MS UPSTREAM_MS ROUTE REQUEST_ID
+ *   TRACE_ID
  * with "-" for a missing field. */
 #include "http/access_log.h"
 
@@ -74,18 +75,22 @@ void jn_access_log_write(struct jn_stream *s)
     const char *route = s->route != NULL ? s->route->name : "-";
     uint64_t now = jn_loop_now(&w->loop);
     long long up_ms = s->t_upstream_head ? (long long)(s->t_upstream_head - s->t_upstream) : -1;
+    bool traced = s->trace_id[0] != '\0';
     int n;
     if (w->access_json)
         n = snprintf(line, sizeof(line),
                      "{\"time\":\"%s\",\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
                      "\"status\":%u,\"bytes\":%llu,\"upstream\":\"%s\",\"duration_ms\":%llu,"
-                     "\"upstream_ms\":%lld,\"route\":\"%s\",\"request_id\":\"%s\"}\n",
+                     "\"upstream_ms\":%lld,\"route\":\"%s\",\"request_id\":\"%s\","
+                     "\"trace_id\":%s%s%s}\n",
                      when, s->client_ip, method, path, s->status, (unsigned long long)s->bytes_sent,
-                     upstream, (unsigned long long)(now - s->t_start), up_ms, route, s->request_id);
+                     upstream, (unsigned long long)(now - s->t_start), up_ms, route, s->request_id,
+                     traced ? "\"" : "", traced ? s->trace_id : "null", traced ? "\"" : "");
     else
-        n = snprintf(line, sizeof(line), "%s %s \"%s %s\" %u %llu %s %llu %lld %s %s\n", when,
+        n = snprintf(line, sizeof(line), "%s %s \"%s %s\" %u %llu %s %llu %lld %s %s %s\n", when,
                      s->client_ip, method, path, s->status, (unsigned long long)s->bytes_sent,
-                     upstream, (unsigned long long)(now - s->t_start), up_ms, route, s->request_id);
+                     upstream, (unsigned long long)(now - s->t_start), up_ms, route, s->request_id,
+                     traced ? s->trace_id : "-");
     if (n > 0)
         jn_buf_put(&w->access_buf, line, JN_MIN((size_t)n, sizeof(line) - 1));
     if (jn_buf_len(&w->access_buf) > 32768)

@@ -22,6 +22,7 @@
 #include "http/h2/h2_client.h"
 #include "http/path.h"
 #include "http/proxy_upstream.h"
+#include "http/trace.h"
 #include "http/upgrade.h"
 #include "policy/chain.h"
 #include "route/router.h"
@@ -538,6 +539,7 @@ void jn_proxy_run(struct jn_stream *s, const struct jn_h1_message *m)
         return;
     }
     take_request_id(s, &f);
+    jn_trace_take(&f, s->trace_id, s->traceparent); /* no room: the request goes untraced */
     jn_client_addr_resolve(s, &f);
     int rc = init_request(s, m, &err);
     if (rc == 0) {

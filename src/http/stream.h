@@ -118,6 +118,8 @@ struct jn_stream {
     const char *method;         /* arena copies for the access log */
     const char *path;
     char request_id[40];
+    char trace_id[33];          /* W3C trace id (http/trace.h), "" before the head was read */
+    char traceparent[55];       /* the value sent upstream (not NUL-terminated) */
     const char *error;          /* static: why the exchange failed, for logs */
     bool logged;                /* counted and access-logged */
     struct jn_stream *next_free; /* worker's free list link */
