@@ -661,6 +661,26 @@ static const struct jn_ld_key jn_top_keys[] = {
 };
 static const struct jn_ld_table jn_top_table = JN_LD_TABLE("the configuration", jn_top_keys);
 
+/* The metrics listener cannot share a listener's address: one of the two
+ * would not bind (or, with SO_REUSEPORT, would take half the other's
+ * connections). */
+static void jn_ld_check_metrics(struct jn_ld *ld)
+{
+    const struct jn_config *cfg = ld->cfg;
+    char a[JN_ADDR_CANON_MAX], b[JN_ADDR_CANON_MAX];
+    if (cfg->metrics.address == NULL)
+        return;
+    jn_ld_canonical_address(&cfg->metrics.addr, a, sizeof(a));
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        if (cfg->listeners[i].address == NULL)
+            continue;
+        jn_ld_canonical_address(&cfg->listeners[i].addr, b, sizeof(b));
+        if (strcmp(a, b) == 0)
+            jn_ld_error_at(ld, cfg->metrics.pos, "address: %s is also the address of listener %s",
+                           cfg->metrics.address, cfg->listeners[i].name);
+    }
+}
+
 void jn_ld_document(struct jn_ld *ld, yaml_node_t *root)
 {
     struct jn_ld_found found[JN_ARRAY_LEN(jn_top_keys)];
@@ -671,6 +691,7 @@ void jn_ld_document(struct jn_ld *ld, yaml_node_t *root)
     if (!jn_ld_map(ld, root, &jn_top_table, ld->cfg, found))
         return;
     jn_ld_listener_upstreams(ld);
+    jn_ld_check_metrics(ld);
     for (size_t i = 0; i < ld->cfg->nlisteners; i++)
         if (ld->cfg->listeners[i].tls != NULL && ld->cfg->listeners[i].tls->server != NULL)
             jn_tls_server_offer_h2(ld->cfg->listeners[i].tls->server, ld->cfg->http2.enabled);

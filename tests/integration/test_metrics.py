@@ -220,6 +220,8 @@ def test_metrics_disabled_records_nothing(junction, backends):
     ("metrics: { address: nowhere }", ":6:21: address: invalid address"),
     ("metrics: { port: 9 }", ":6:12: "),
     ("metrics: [1]", ":6:10: "),
+    ("metrics: { address: 'localhost:8080' }", ":6:21: address: localhost:8080 is also the "
+                                              "address of listener public"),
 ])
 def test_metrics_section_errors_name_the_place(tmp_path, section, error):
     path = tmp_path / "bad.yaml"
