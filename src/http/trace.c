@@ -81,35 +81,35 @@ static uint64_t next64(void)
 void jn_trace_random_hex(char *out, size_t n)
 {
     for (;;) {
-        bool nonzero = false;
+        uint64_t any = 0;
         for (size_t i = 0; i < n; i += 8) {
             uint64_t r = next64();
-            for (size_t k = 0; k < 8 && i + k < n; k++, r >>= 8) {
-                out[2 * (i + k)] = digits[(r >> 4) & 15];
-                out[2 * (i + k) + 1] = digits[r & 15];
-                nonzero |= (r & 255) != 0;
-            }
+            any |= r;
+            for (int k = 15; k >= 0; k--, r >>= 4)
+                out[2 * i + (size_t)k] = digits[r & 15];
         }
         out[2 * n] = '\0';
-        if (nonzero)
+        if (any != 0)
             return;
     }
 }
 
-static size_t count_fields(const struct jn_fields *f, const char *name)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < f->n; i++)
-        n += jn_slice_ieq(f->v[i].name, name);
-    return n;
-}
-
 int jn_trace_take(struct jn_fields *f, char *trace_id, char out[JN_TRACEPARENT_LEN])
 {
+    size_t at = 0, nparent = 0;
+    bool state = false;
+    for (size_t i = 0; i < f->n; i++) {
+        size_t len = f->v[i].name.len; /* lengths first: most fields are neither */
+        if (len == 11 && jn_slice_ieq(f->v[i].name, "traceparent")) {
+            at = i;
+            nparent++;
+        } else if (len == 10 && jn_slice_ieq(f->v[i].name, "tracestate")) {
+            state = true;
+        }
+    }
     struct jn_traceparent in;
     /* Two traceparent fields are as good as none (the spec's rule). */
-    bool valid = count_fields(f, "traceparent") == 1 &&
-                 jn_trace_parse(jn_http_field_get(f->v, f->n, "traceparent"), &in);
+    bool valid = nparent == 1 && jn_trace_parse(f->v[at].value, &in);
     char span[17];
     jn_trace_random_hex(span, 8);
     if (valid) {
@@ -117,9 +117,18 @@ int jn_trace_take(struct jn_fields *f, char *trace_id, char out[JN_TRACEPARENT_L
     } else {
         jn_trace_random_hex(trace_id, 16);
         in.flags = 0x01; /* sampled: Junction records every request it starts */
-        jn_fields_remove(f, "tracestate");
     }
     jn_trace_format(trace_id, span, in.flags, out);
-    struct jn_slice name = { "traceparent", 11 }, value = { out, JN_TRACEPARENT_LEN };
-    return jn_fields_set(f, name, value) == 0 ? 0 : JN_ETOOBIG;
+    struct jn_slice value = { out, JN_TRACEPARENT_LEN };
+    int rc = 0;
+    if (nparent == 1) {
+        f->v[at].value = value; /* in place, before any removal moves the fields */
+    } else {
+        if (nparent > 1)
+            jn_fields_remove(f, "traceparent");
+        rc = jn_fields_add(f, (struct jn_slice){ "traceparent", 11 }, value);
+    }
+    if (!valid && state)
+        jn_fields_remove(f, "tracestate");
+    return rc == 0 ? 0 : JN_ETOOBIG;
 }

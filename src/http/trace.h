@@ -28,8 +28,8 @@ bool jn_trace_parse(struct jn_slice v, struct jn_traceparent *out);
 /* Writes "00-TRACE-SPAN-FLAGS" (JN_TRACEPARENT_LEN characters, no NUL). */
 void jn_trace_format(const char *trace_id, const char *span_id, uint8_t flags, char *out);
 
-/* A new random id of n bytes as 2n lower-case hex digits and a NUL, never
- * all zeros. Per-thread generator seeded from getrandom: unique, not secret. */
+/* A new random id of n bytes (a multiple of 8) as 2n lower-case hex
+ * digits and a NUL, never all zeros. Per-thread generator seeded from getrandom: unique, not secret. */
 void jn_trace_random_hex(char *out, size_t n);
 
 /* The request's trace: reads the traceparent and tracestate fields of f,
