@@ -20,6 +20,8 @@ routing and load balancing cost.
    requests/s over TLS with h2load (10 connections x 10 streams).
 8. Policies (bench/policies.py): the same route with no policies, with key_auth +
    rate_limit, and with jwt (RS256) + rate_limit; requests/s and CPU per request.
+9. Metrics and access log (bench/observability.py): the same route with both off, each on
+   alone, and both on (JSON access log to a file); requests/s and CPU per request.
 
 The measuring method (wrk warm-up then a measured run, CPU and RSS read from /proc) is the
 reference harness's, ../shared/bench/compare.py, imported from there when it exists, else
@@ -73,6 +75,7 @@ def load_method():
 M, METHOD_SOURCE = load_method()
 sys.path.insert(0, HERE)
 import benchlib  # noqa: E402  part 5's method: M's, plus a wrk script (see its docstring)
+import observability  # noqa: E402  part 9
 import policies  # noqa: E402  part 8
 
 
@@ -1474,8 +1477,8 @@ def main():
                     help="1 round of 2s, 2,000 idle connections: to check the harness")
     ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections in part 3")
-    ap.add_argument("--parts", default="1,2,3,5,6,7,8",
-                    help="which parts to run (default 1,2,3,5,6,7,8)")
+    ap.add_argument("--parts", default="1,2,3,5,6,7,8,9",
+                    help="which parts to run (default 1,2,3,5,6,7,8,9)")
     ap.add_argument("--callgrind", action="store_true",
                     help="also run part 4: instructions per request under callgrind "
                          "(and, in part 5, per algorithm with 50 servers)")
@@ -1550,6 +1553,9 @@ def main():
                 results["protocols"] = dict(failed=str(e))
         if "8" in parts:
             results["policies"] = policies.part_policies(a, tmp, sys.modules[__name__])
+        if "9" in parts:
+            results["observability"] = observability.part_observability(
+                a, tmp, sys.modules[__name__])
         if backend.poll() is not None:
             print(f"  note: the nginx backends exited early (status {backend.returncode})")
         results["load_after"] = open("/proc/loadavg").read().split()[:3]
@@ -1572,6 +1578,8 @@ def summary(res):
     section("Summary")
     if res.get("policies"):
         policies.summarize(res["policies"])
+    if res.get("observability"):
+        observability.summarize(res["observability"])
     t = res.get("throughput")
     if t and "rps_ratio" in t:
         m = t["medians"]

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/metrics.h"
 #include "config/config.h"
 #include "config/load.h"
 #include "core/common.h"
@@ -190,6 +191,7 @@ static bool jn_config_defaults(struct jn_config *cfg)
     cfg->access_log.format = JN_LOGFMT_JSON;
     cfg->error_log.path = jn_arena_strdup(&cfg->arena, "stderr");
     cfg->error_log.level = JN_LOG_INFO;
+    cfg->metrics.enabled = true;
     return cfg->access_log.path != NULL && cfg->error_log.path != NULL;
 }
 
@@ -309,6 +311,7 @@ struct jn_config *jn_config_load_buffer(const char *name, const char *data, size
         jn_config_free(cfg);
         return NULL;
     }
+    jn_metrics_assign(cfg); /* counters of names it shares with older snapshots go on */
     return cfg;
 }
 

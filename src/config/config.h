@@ -130,6 +130,7 @@ struct jn_cfg_listener {
     struct jn_cfg_tls *tls;                 /* http only; NULL = plain text */
     struct jn_cfg_pos pos;
     struct jn_cfg_pos upstream_pos;         /* of upstream_name: resolved after upstreams */
+    uint16_t metrics_slot;                  /* its counters (admin/metrics.h), kept across reloads */
 };
 
 struct jn_cfg_server {
@@ -233,6 +234,7 @@ struct jn_cfg_upstream {
     uint64_t slow_start;    /* ms to ramp a returning server from 10% to full weight; 0 = off */
     struct jn_cfg_upstream_tls *tls; /* NULL = plain text to the servers */
     size_t index;       /* position in jn_config.upstreams */
+    uint16_t metrics_slot; /* its counters (admin/metrics.h), kept across reloads */
     struct jn_cfg_pos pos;
 };
 
@@ -307,6 +309,8 @@ struct jn_cfg_route {
     const struct jn_cfg_policy **chain; /* what runs: inherited and own, route_headers last */
     size_t nchain;
     size_t index; /* file order */
+    uint16_t metrics_slot;          /* its counters (admin/metrics.h), kept across reloads */
+    uint16_t *metrics_policy_slots; /* arena: one per chain item, for policy rejections */
     struct jn_cfg_pos pos;
 };
 
@@ -368,6 +372,14 @@ struct jn_cfg_cleanup {
 };
 
 struct jn_pool_state; /* health/state.h */
+/* metrics: (docs/operations.md). */
+struct jn_cfg_metrics {
+    bool enabled;  /* default true; false: no counter is recorded */
+    char *address; /* a listener serving only /metrics, without a token; NULL = none */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    struct jn_cfg_pos pos; /* of address */
+};
 
 struct jn_config {
     struct jn_arena arena; /* owns every string and array below (a derived
@@ -397,6 +409,7 @@ struct jn_config {
         char *path; /* "stderr", "stdout" or a file */
         int level;  /* JN_LOG_* from core/log.h, default info */
     } error_log;
+    struct jn_cfg_metrics metrics;
     struct jn_cfg_upstream *upstreams;
     size_t nupstreams;
     struct jn_cfg_route *routes;
@@ -416,9 +429,6 @@ struct jn_config {
      * NULL = the configuration file's path + ".upgrade.sock"; "none" = no upgrades. */
     char *upgrade_socket;
     struct jn_cfg_admin admin;
-    struct {
-        char *address; /* STUB metrics config: the metrics: listener, NULL = none */
-    } metrics;
     /* The document as JSON text, secrets replaced by "<redacted>", for the
      * admin API's GET /config (arena; NULL when it could not be built). */
     char *json;

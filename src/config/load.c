@@ -153,6 +153,16 @@ static bool jn_ld_address(struct jn_ld *ld, yaml_node_t *value, char **text,
     return true;
 }
 
+/* metrics: address: where /metrics is served without a token (the admin
+ * listener serves it too, behind its token). */
+static void jn_ld_set_metrics_address(struct jn_ld *ld, const struct jn_ld_key *key,
+                                      yaml_node_t *value, void *obj)
+{
+    struct jn_cfg_metrics *m = obj;
+    if (jn_ld_address(ld, value, &m->address, &m->addr, &m->addrlen))
+        m->pos = jn_ld_pos(ld, value);
+}
+
 static void jn_ld_set_listener_address(struct jn_ld *ld, const struct jn_ld_key *key,
                                        yaml_node_t *value, void *obj)
 {
@@ -627,18 +637,9 @@ static const struct jn_ld_key jn_error_log_keys[] = {
 };
 static const struct jn_ld_table jn_error_log_table = JN_LD_TABLE("error_log", jn_error_log_keys);
 
-/* STUB metrics config: helper metrics owns this section. */
-static void jn_ld_set_metrics_address(struct jn_ld *ld, const struct jn_ld_key *key,
-                                      yaml_node_t *value, void *obj)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    char *text = NULL;
-    if (jn_ld_address(ld, value, &text, &ss, &len))
-        *(char **)obj = text;
-}
 static const struct jn_ld_key jn_metrics_keys[] = {
-    JN_LD_REQ("address", jn_ld_set_metrics_address, 0),
+    JN_LD_KEY("enabled", jn_ld_set_bool, offsetof(struct jn_cfg_metrics, enabled)),
+    JN_LD_KEY("address", jn_ld_set_metrics_address, 0),
 };
 static const struct jn_ld_table jn_metrics_table = JN_LD_TABLE("metrics", jn_metrics_keys);
 
@@ -662,6 +663,26 @@ static const struct jn_ld_key jn_top_keys[] = {
 };
 static const struct jn_ld_table jn_top_table = JN_LD_TABLE("the configuration", jn_top_keys);
 
+/* The metrics listener cannot share a listener's address: one of the two
+ * would not bind (or, with SO_REUSEPORT, would take half the other's
+ * connections). */
+static void jn_ld_check_metrics(struct jn_ld *ld)
+{
+    const struct jn_config *cfg = ld->cfg;
+    char a[JN_ADDR_CANON_MAX], b[JN_ADDR_CANON_MAX];
+    if (cfg->metrics.address == NULL)
+        return;
+    jn_ld_canonical_address(&cfg->metrics.addr, a, sizeof(a));
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        if (cfg->listeners[i].address == NULL)
+            continue;
+        jn_ld_canonical_address(&cfg->listeners[i].addr, b, sizeof(b));
+        if (strcmp(a, b) == 0)
+            jn_ld_error_at(ld, cfg->metrics.pos, "address: %s is also the address of listener %s",
+                           cfg->metrics.address, cfg->listeners[i].name);
+    }
+}
+
 void jn_ld_document(struct jn_ld *ld, yaml_node_t *root)
 {
     struct jn_ld_found found[JN_ARRAY_LEN(jn_top_keys)];
@@ -672,6 +693,7 @@ void jn_ld_document(struct jn_ld *ld, yaml_node_t *root)
     if (!jn_ld_map(ld, root, &jn_top_table, ld->cfg, found))
         return;
     jn_ld_listener_upstreams(ld);
+    jn_ld_check_metrics(ld);
     for (size_t i = 0; i < ld->cfg->nlisteners; i++)
         if (ld->cfg->listeners[i].tls != NULL && ld->cfg->listeners[i].tls->server != NULL)
             jn_tls_server_offer_h2(ld->cfg->listeners[i].tls->server, ld->cfg->http2.enabled);

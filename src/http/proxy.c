@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "balance/hash_key.h"
+#include "admin/metrics.h"
 #include "balance/sticky.h"
 #include "core/log.h"
 #include "http/access_log.h"
@@ -21,6 +22,7 @@
 #include "http/h2/h2_client.h"
 #include "http/path.h"
 #include "http/proxy_upstream.h"
+#include "http/trace.h"
 #include "http/upgrade.h"
 #include "policy/chain.h"
 #include "route/router.h"
@@ -339,6 +341,7 @@ struct jn_stream *jn_stream_new(struct jn_client *c, const struct jn_front_ops *
     s->listener = c->listener->index; /* of the same generation: both move in one swap */
     s->server = -1;
     s->t_start = jn_loop_now(&c->worker->loop);
+    jn_metrics_stream_start(s);
     return s;
 }
 
@@ -408,6 +411,7 @@ static void start_upstream(struct jn_stream *s, struct jn_fields *f, const struc
     }
     s->up->in_flight[s->server]++;
     s->counted = true;
+    jn_metrics_upstream_start(s);
     if (s->up->cfg->protocol != JN_UPSTREAM_HTTP1) {
         s->grpc_web = jn_grpc_web_request(s, f);
         start_h2_upstream(s, f);
@@ -536,6 +540,7 @@ void jn_proxy_run(struct jn_stream *s, const struct jn_h1_message *m)
         return;
     }
     take_request_id(s, &f);
+    jn_trace_take(&f, s->trace_id, s->traceparent); /* no room: the request goes untraced */
     jn_client_addr_resolve(s, &f);
     int rc = init_request(s, m, &err);
     if (rc == 0) {
@@ -741,6 +746,7 @@ static int deliver_head(struct jn_stream *s, const struct jn_h1_message *mp)
         m.body = JN_H1_BODY_CLOSE; /* a trailers frame follows: the length no longer holds */
     if (jn_proxy_judge_response(s, m.status))
         return 1; /* retried on another server */
+    jn_metrics_upstream_head(s);
     s->status = m.status;
     s->upstream_keep_alive = m.keep_alive;
     s->t_upstream_head = jn_loop_now(&s->client->worker->loop);
@@ -1029,6 +1035,7 @@ static void account(struct jn_stream *s)
     if (s->status == 0)
         s->status = 499;
     count_status(s);
+    jn_metrics_stream_done(s);
     jn_access_log_write(s);
 }
 
@@ -1053,6 +1060,7 @@ void jn_stream_free(struct jn_stream *s)
     struct jn_worker *w = s->gen->worker;
     release_upstream(s);
     account(s);
+    jn_metrics_stream_free(s);
     jn_body_free(&s->req_body);
     jn_body_free(&s->resp_body);
     jn_buf_release(&w->bufs, &s->req_out);

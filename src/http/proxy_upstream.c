@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "admin/metrics.h"
 #include "balance/hash_key.h"
 #include "balance/sticky.h"
 #include "core/log.h"
@@ -33,6 +34,7 @@ static void wait_for_slot(struct jn_stream *s)
         return;
     jn_log(JN_LOG_WARN, "upstream %s: server %s: connection limit reached (request %s)",
            s->up->cfg->name, s->up->cfg->servers[s->server].address, s->request_id);
+    jn_metrics_limit_rejected(s);
     jn_stream_respond_error(s, 503, "upstream server busy");
 }
 
@@ -85,6 +87,7 @@ static void queue_expired(struct jn_upwait *w)
         return;
     jn_log(JN_LOG_WARN, "upstream %s: server %s: queue timeout (request %s)", s->up->cfg->name,
            s->up->cfg->servers[s->server].address, s->request_id);
+    jn_metrics_limit_rejected(s);
     jn_stream_respond_error(s, 503, "upstream queue timeout");
     s->front->wake(s);
 }
@@ -162,6 +165,7 @@ static void retry_on(struct jn_stream *s, int next, enum jn_outcome o)
     jn_log(JN_LOG_INFO, "upstream %s: retrying request %s on %s after %s failed", s->up->cfg->name,
            s->request_id, s->up->cfg->servers[next].address,
            s->up->cfg->servers[s->server].address);
+    jn_metrics_retry(s);
     s->tried[s->ntried++] = s->server;
     s->up->in_flight[s->server]--;
     s->server = next;

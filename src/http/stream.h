@@ -113,9 +113,15 @@ struct jn_stream {
     uint64_t bytes_sent;        /* body and head bytes to the client */
     uint64_t t_start, t_upstream, t_upstream_head; /* ms, loop clock */
     uint64_t t_upstream_us;     /* us, for the latency EWMA and ewma balancing */
+    uint64_t t_start_us;        /* us (jn_clock_us), for the metrics' duration histograms */
+    uint64_t t_upstream_start_us; /* us: a server was picked; 0 once its head was observed */
+    bool metered;               /* counted in metrics (admin/metrics.h) */
+    uint16_t metrics_listener;  /* its listener's counter slot, when metered */
     const char *method;         /* arena copies for the access log */
     const char *path;
     char request_id[40];
+    char trace_id[33];          /* W3C trace id (http/trace.h), "" before the head was read */
+    char traceparent[55];       /* the value sent upstream (not NUL-terminated) */
     const char *error;          /* static: why the exchange failed, for logs */
     bool logged;                /* counted and access-logged */
     struct jn_stream *next_free; /* worker's free list link */

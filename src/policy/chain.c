@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "admin/metrics.h"
 #include "http/proxy.h"
 #include "http/stream.h"
 
@@ -154,6 +155,7 @@ struct jn_slice jn_stream_var_get(const struct jn_stream *s, const char *name, s
 enum jn_filter_verdict jn_policy_reject(struct jn_stream *s, uint16_t status, const char *msg,
                                         const struct jn_http_field *extra, size_t nextra)
 {
+    jn_metrics_policy_rejected(s, status);
     jn_stream_respond_error_with(s, status, msg, extra, nextra);
     return JN_FILTER_RESPOND;
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin/metrics.h"
 #include "core/log.h"
 #include "http/h2/h2_server.h"
 #include "http/proxy.h"
@@ -36,6 +37,7 @@ static void client_timeout(struct jn_loop *loop, struct jn_timer *t)
     struct jn_client *c = t->data;
     if (c->tp.handshaking) {
         jn_log(JN_LOG_INFO, "client %s: TLS handshake timeout", c->peer);
+        jn_metrics_tls_handshake(c, false);
         jn_client_close(c);
         return;
     }
@@ -141,6 +143,7 @@ void jn_client_accept(struct jn_worker *w, const struct jn_listener_rt *l, int f
     w->clients = c;
     w->nclients++;
     w->stats.connections++;
+    jn_metrics_conn_open(c);
     c->can_read = true; /* data may already be there (deferred accept) */
     c->can_write = true;
     /* The handshake has the time of a request head: a client that stalls
@@ -163,6 +166,8 @@ int jn_client_read(struct jn_client *c)
         c->can_write = false; /* TLS: the read goes on at the next writable edge */
     if (n == 0)
         c->eof = true;
+    else if (n > 0)
+        jn_metrics_conn_bytes(c, (uint64_t)n, 0);
     return (int)n;
 }
 
@@ -181,7 +186,9 @@ int jn_client_flush(struct jn_client *c)
     }
     if (!c->can_write)
         return 0;
+    size_t before = jn_buf_len(&c->out);
     ssize_t n = c->tp.ops->write(&c->tp, &c->out);
+    jn_metrics_conn_bytes(c, 0, before - jn_buf_len(&c->out));
     if (n == JN_EIO)
         return JN_EIO;
     if (n == JN_EAGAIN && c->tp.write_wants_read)
@@ -201,6 +208,7 @@ static void reject(struct jn_client *c, const struct jn_h1_message *msg)
            msg->error ? msg->error : "malformed request");
     jn_write_error(jn_client_out(c), msg->error_status ? msg->error_status : 400,
                    msg->error ? msg->error : "bad request", id, true, false);
+    jn_metrics_conn_rejected(c, msg->error_status ? msg->error_status : 400);
     if (msg->error_status >= 500)
         c->worker->stats.errors_5xx++;
     else
@@ -312,6 +320,7 @@ static bool client_handshake(struct jn_client *c)
     if (rc == 0) {
         jn_config_unref(c->tls_cfg);
         c->tls_cfg = NULL;
+        jn_metrics_tls_handshake(c, true);
         jn_client_set_timer(c, JN_CT_IDLE);
         if (jn_tls_alpn_is_h2(&c->tp) && jn_h2_start(c) != 0) {
             jn_client_close(c);
@@ -328,6 +337,7 @@ static bool client_handshake(struct jn_client *c)
     }
     jn_log(why == jn_tls_closed_in_handshake ? JN_LOG_DEBUG : JN_LOG_INFO,
            "client %s: TLS handshake failed: %s", c->peer, why);
+    jn_metrics_tls_handshake(c, false);
     jn_client_close(c);
     return false;
 }
@@ -422,6 +432,7 @@ void jn_client_close(struct jn_client *c)
     }
     c->closed = true; /* streams freed below must not drive it */
     jn_h2_free(c);
+    jn_metrics_conn_close(c);
     jn_timer_stop(&w->loop, &c->timer);
     jn_io_del(&w->loop, &c->io);
     jn_tls_conn_shutdown(&c->tp);

@@ -41,6 +41,8 @@ struct jn_client {
     bool lingering;                    /* write side shut, dropping input until the client closes */
     bool header_timer_armed;
     uint32_t requests;
+    bool metered;                      /* counted in metrics (admin/metrics.h) */
+    uint16_t metrics_slot;             /* its listener's counter slot, when metered */
     char peer[48];                     /* client address as text */
     struct jn_ip peer_ip;              /* ...parsed (family 0 when it is not an IP) */
     /* One reference on the snapshot whose TLS contexts run the handshake
