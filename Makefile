@@ -28,7 +28,7 @@ SAN_CFLAGS  := $(CSTD) $(WARN) $(INC) $(DEFS) -O1 -g -fno-omit-frame-pointer \
 REL_OBJ := $(SRC:%.c=build/rel/%.o) $(ASM:%.S=build/rel/%.o)
 SAN_OBJ := $(SRC:%.c=build/san/%.o) $(ASM:%.S=build/san/%.o)
 
-.PHONY: all deps run test unit unit-san integration integration-san fuzz fuzz-build bench \
+.PHONY: all deps browser-deps run test unit unit-san integration integration-san fuzz fuzz-build bench \
         clean format lint
 
 all: build/junction
@@ -74,10 +74,19 @@ unit: deps build/unit-tests
 unit-san: deps build/unit-tests-san
 	ASAN_OPTIONS=detect_leaks=1 ./build/unit-tests-san --jobs 2
 
-integration: deps build/junction
+# The browser test's npm packages (tests/integration/test_dashboard.py runs
+# tests/browser/dashboard.mjs): npm ci again only when the lock file changes.
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null
+	@touch $@
+
+browser-deps: $(BROWSER_DEPS)
+
+integration: deps build/junction $(BROWSER_DEPS)
 	JUNCTION_BIN=$(CURDIR)/build/junction $(PY) -m pytest -q tests/integration
 
-integration-san: deps build/junction-san
+integration-san: deps build/junction-san $(BROWSER_DEPS)
 	JUNCTION_BIN=$(CURDIR)/build/junction-san JUNCTION_SANITIZED=1 $(PY) -m pytest -q tests/integration
 
 # Everything a change must pass: unit and integration tests, plain and sanitized.
