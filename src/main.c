@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/offload.h"
@@ -79,6 +80,14 @@ static int run(struct jn_config *cfg, const char *file)
         jn_pools_destroy();
         return 1;
     }
+    if (jn_admin_start(cfg) != 0) {
+        jn_offload_stop();
+        jn_workers_shutdown();
+        jn_health_stop();
+        jn_runtime_destroy();
+        jn_pools_destroy();
+        return 1;
+    }
     jn_log(JN_LOG_INFO, "junction %s started: %u worker%s, %zu listener%s", JN_VERSION, n,
            n == 1 ? "" : "s", cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s");
     for (;;) {
@@ -92,6 +101,7 @@ static int run(struct jn_config *cfg, const char *file)
         jn_log(JN_LOG_INFO, "signal %d: stopping accepting, draining requests in flight", sig);
         break;
     }
+    jn_admin_stop(); /* before the workers it asks for counters stop */
     jn_offload_stop(); /* before the loops its tasks report to are gone */
     jn_workers_shutdown();
     jn_health_stop();

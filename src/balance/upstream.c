@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -117,6 +118,31 @@ static int pick_now(struct jn_upstream_rt *rt, const uint64_t *hash)
                              .now_us = rt->lb->observe != NULL ? jn_clock_us() : 0,
                              .hash = hash != NULL ? *hash : 0, .has_hash = hash != NULL };
     return rt->lb->pick(rt->lb_state, &ctx);
+}
+
+/* Time constant of the operators' average when the upstream sets none
+ * (configurations built in code); the loader's ewma.decay default is the same. */
+#define LATENCY_DECAY_US 10000000.0
+
+void jn_upstream_observe(struct jn_upstream_rt *rt, uint32_t server, uint64_t latency_us,
+                         uint64_t now_us)
+{
+    if (rt->lb->observe != NULL)
+        rt->lb->observe(rt->lb_state, (int)server, latency_us, now_us);
+    struct jn_upstream_server_rt *s = &rt->servers[server];
+    double sample = (double)latency_us;
+    if (s->latency_at_us == 0) {
+        s->latency_ewma_us = sample;
+    } else {
+        /* Weighted by time, not by count: the average reflects the last
+         * few decay periods whatever the request rate. */
+        double decay = rt->cfg->ewma_decay > 0 ? (double)rt->cfg->ewma_decay * 1000.0
+                                               : LATENCY_DECAY_US;
+        double elapsed = now_us > s->latency_at_us ? (double)(now_us - s->latency_at_us) : 0.0;
+        double w = exp(-elapsed / decay);
+        s->latency_ewma_us = s->latency_ewma_us * w + sample * (1.0 - w);
+    }
+    s->latency_at_us = now_us > 0 ? now_us : 1;
 }
 
 int jn_upstream_pick(struct jn_upstream_rt *rt, const uint64_t *hash)

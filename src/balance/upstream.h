@@ -58,6 +58,10 @@ struct jn_upstream_server_rt {
     uint32_t nidle;
     struct jn_upwait *wait_head, *wait_tail; /* borrowed: queued requests, oldest first */
     struct jn_h2up_sess *h2; /* owned: HTTP/2 sessions to the server (http/h2/h2_client.c) */
+    /* Response-head latency as this worker saw it, a time-decayed moving
+     * average for operators (admin API); latency_at_us 0 = no sample yet. */
+    double latency_ewma_us;
+    uint64_t latency_at_us;
 };
 
 struct jn_upstream_rt {
@@ -108,6 +112,12 @@ int jn_upstream_pick_other(struct jn_upstream_rt *rt, const uint64_t *hash, cons
 void jn_upstream_count_request(struct jn_upstream_rt *rt);
 /* True when the retry budget allows one more retry (then counted). */
 bool jn_upstream_retry_allowed(struct jn_upstream_rt *rt);
+
+/* Records the response-head latency of one exchange with server (now_us
+ * from jn_clock_us): the balancer hears it when it learns from latency
+ * (ewma), and the server's moving average for operators moves. */
+void jn_upstream_observe(struct jn_upstream_rt *rt, uint32_t server, uint64_t latency_us,
+                         uint64_t now_us);
 
 /* Records how an exchange with server ended (passive health). */
 void jn_upstream_report(struct jn_upstream_rt *rt, uint32_t server, enum jn_outcome o);

@@ -233,6 +233,8 @@ static void jn_config_parse(struct jn_ld *ld, const char *data, size_t len)
     ld->doc = &doc;
     ld->budget = (size_t)(doc.nodes.top - doc.nodes.start) + JN_CFG_ALIAS_BUDGET;
     jn_ld_document(ld, yaml_document_get_root_node(&doc));
+    if (ld->nerrors == 0)
+        jn_ld_document_json(ld, yaml_document_get_root_node(&doc));
     jn_config_single_document(ld, &parser, data, len);
     ld->doc = NULL;
     yaml_document_delete(&doc);

@@ -346,6 +346,19 @@ struct jn_cfg_http2 {
     uint32_t max_control_frames;     /* default 1000: PING, SETTINGS, PRIORITY per second */
 };
 
+/* The admin listener (admin:, docs/operations.md). Its address is opened
+ * once at start; the token lives in each snapshot, so a reload changes it. */
+struct jn_cfg_admin {
+    bool enabled;                 /* admin: present */
+    char *address;                /* as written */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char *token_file;             /* as written; NULL = no token: every API route refused */
+    char *token;                  /* the file's bytes, trailing newline dropped (arena) */
+    size_t token_len;
+    struct jn_cfg_pos pos;
+};
+
 /* Something the snapshot owns outside its arena (a policy's key set, table,
  * thread), released by fn(arg) when the snapshot is freed, newest first. */
 struct jn_cfg_cleanup {
@@ -389,7 +402,21 @@ struct jn_config {
     struct jn_cfg_policy *policies; /* the top-level policies:, inherited by every route */
     size_t npolicies;
     struct jn_router *router; /* owned: built from routes at load */
+    struct jn_cfg_admin admin;
+    struct {
+        char *address; /* STUB metrics config: the metrics: listener, NULL = none */
+    } metrics;
+    /* The document as JSON text, secrets replaced by "<redacted>", for the
+     * admin API's GET /config (arena; NULL when it could not be built). */
+    char *json;
 };
+
+/* True when the value at a path of mapping keys (keys[0] at the top, NULL
+ * for a list item) holds a secret that GET /config must not show: API keys,
+ * password hashes, secrets, tokens, credential-bearing header values. */
+bool jn_cfg_is_secret(const char *const *keys, size_t n);
+/* The length of a token file's bytes without one trailing "\n" or "\r\n". */
+size_t jn_cfg_token_trim(const char *s, size_t len);
 
 /* Loads and validates a file. On success returns a snapshot with one reference.
  * On failure returns NULL and fills errs with every error found (file:line:col). */

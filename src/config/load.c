@@ -627,6 +627,21 @@ static const struct jn_ld_key jn_error_log_keys[] = {
 };
 static const struct jn_ld_table jn_error_log_table = JN_LD_TABLE("error_log", jn_error_log_keys);
 
+/* STUB metrics config: helper metrics owns this section. */
+static void jn_ld_set_metrics_address(struct jn_ld *ld, const struct jn_ld_key *key,
+                                      yaml_node_t *value, void *obj)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char *text = NULL;
+    if (jn_ld_address(ld, value, &text, &ss, &len))
+        *(char **)obj = text;
+}
+static const struct jn_ld_key jn_metrics_keys[] = {
+    JN_LD_REQ("address", jn_ld_set_metrics_address, 0),
+};
+static const struct jn_ld_table jn_metrics_table = JN_LD_TABLE("metrics", jn_metrics_keys);
+
 enum { JN_TOP_ROUTES = 8, JN_TOP_CONSUMERS, JN_TOP_POLICIES };
 static const struct jn_ld_key jn_top_keys[] = {
     JN_LD_KEY("workers", jn_ld_set_workers, 0),
@@ -641,6 +656,8 @@ static const struct jn_ld_key jn_top_keys[] = {
     [JN_TOP_CONSUMERS] = JN_LD_KEY("consumers", NULL, 0),
     [JN_TOP_POLICIES] = JN_LD_KEY("policies", NULL, 0),
     JN_LD_KEY("trusted_proxies", jn_ld_set_trusted_proxies, 0),
+    JN_LD_KEY("admin", jn_ld_set_admin, 0), /* load_admin.c */
+    JN_LD_SUB("metrics", offsetof(struct jn_config, metrics), &jn_metrics_table),
 };
 static const struct jn_ld_table jn_top_table = JN_LD_TABLE("the configuration", jn_top_keys);
 

@@ -198,6 +198,11 @@ void jn_ld_upstream_protocol(struct jn_ld *ld, struct jn_cfg_upstream *up, yaml_
                              yaml_node_t *health);
 void jn_ld_upstream_tls(struct jn_ld *ld, struct jn_cfg_upstream *up);
 
+/* load_admin.c: the admin: section (obj is the struct jn_config). */
+jn_ld_set_fn jn_ld_set_admin;
+/* load_json.c: the document as redacted JSON text into ld->cfg->json. */
+void jn_ld_document_json(struct jn_ld *ld, yaml_node_t *root);
+
 /* load.c: reads the document (root may be NULL: empty) into ld->cfg, reporting every error. */
 void jn_ld_document(struct jn_ld *ld, yaml_node_t *root);
 /* load_route.c: reads the routes list; listeners, upstreams and http must be read already. */

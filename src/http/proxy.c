@@ -741,10 +741,9 @@ static int deliver_head(struct jn_stream *s, const struct jn_h1_message *mp)
     s->status = m.status;
     s->upstream_keep_alive = m.keep_alive;
     s->t_upstream_head = jn_loop_now(&s->client->worker->loop);
-    if (s->up->lb->observe != NULL) {
-        uint64_t now = jn_clock_us();
-        s->up->lb->observe(s->up->lb_state, s->server, now - s->t_upstream_us, now);
-    }
+    uint64_t now_us = jn_clock_us();
+    if (s->t_upstream_us != 0 && now_us >= s->t_upstream_us)
+        jn_upstream_observe(s->up, (uint32_t)s->server, now_us - s->t_upstream_us, now_us);
     struct jn_http_field fields[256 + EXTRA_FIELDS];
     struct jn_fields f = { fields, 0, JN_ARRAY_LEN(fields) };
     for (size_t i = 0; i < m.nheaders; i++)

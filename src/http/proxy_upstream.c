@@ -64,8 +64,7 @@ void jn_proxy_connect(struct jn_stream *s, int flags)
     const struct jn_cfg_timeouts *t = &s->gen->cfg->timeouts;
     jn_timer_set(s->up->loop, &uc->timer,
                  uc->connected ? t->upstream_response : t->upstream_connect);
-    if (s->up->lb->observe != NULL)
-        s->t_upstream_us = jn_clock_us(); /* latency-aware balancers want more than ms */
+    s->t_upstream_us = jn_clock_us(); /* latency EWMA and ewma balancing want more than ms */
 }
 
 /* A stream answered locally while it waited (a client timeout, a bad

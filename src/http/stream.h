@@ -110,7 +110,7 @@ struct jn_stream {
     uint16_t status;
     uint64_t bytes_sent;        /* body and head bytes to the client */
     uint64_t t_start, t_upstream, t_upstream_head; /* ms, loop clock */
-    uint64_t t_upstream_us;     /* us, when the balancer observes latency */
+    uint64_t t_upstream_us;     /* us, for the latency EWMA and ewma balancing */
     const char *method;         /* arena copies for the access log */
     const char *path;
     char request_id[40];

@@ -207,8 +207,7 @@ static const char *attempt(struct jn_subreq *r, int flags)
     r->counted = true;
     r->scan = (struct jn_h1_scan){ 0 };
     r->eof = false;
-    if (r->up->lb->observe != NULL)
-        r->t_attempt_us = jn_clock_us();
+    r->t_attempt_us = jn_clock_us();
     jn_buf_consume(&r->resp_in, jn_buf_len(&r->resp_in));
     jn_buf_consume(&r->req_out, jn_buf_len(&r->req_out));
     const char *host = r->up->cfg->servers[r->server].address;
@@ -295,10 +294,8 @@ static int answered(struct jn_subreq *r)
     for (size_t i = 0; ol->enabled && i < ol->nfailure_status; i++)
         bad = bad || ol->failure_status[i] == r->status;
     jn_upstream_report(r->up, (uint32_t)r->server, bad ? JN_OUT_STATUS : JN_OUT_OK);
-    if (r->up->lb->observe != NULL) {
-        uint64_t now = jn_clock_us();
-        r->up->lb->observe(r->up->lb_state, r->server, now - r->t_attempt_us, now);
-    }
+    uint64_t now = jn_clock_us();
+    jn_upstream_observe(r->up, (uint32_t)r->server, now - r->t_attempt_us, now);
     return finish(r, NULL);
 }
 

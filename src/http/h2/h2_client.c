@@ -718,8 +718,7 @@ void jn_h2up_start(struct jn_stream *s)
         x->all->all_prev = u;
     x->all = u;
     x->nstreams++;
-    if (s->up->lb->observe != NULL)
-        s->t_upstream_us = jn_clock_us();
+    s->t_upstream_us = jn_clock_us();
     if (x->ready) {
         submit(x, u);
         flush_later(x);
