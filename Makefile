@@ -12,6 +12,10 @@ DEFS    := -DJN_VERSION=\"$(VERSION)\"
 
 SRC      := $(shell find src -name '*.c' ! -name main.c | sort)
 HDR      := $(shell find src -name '*.h')
+# Assembler sources embed files with .incbin (src/admin/dashboard.S: the dashboard
+# page); ASM_DEPS are those files, so editing the page rebuilds the object.
+ASM      := $(shell find src -name '*.S' | sort)
+ASM_DEPS := src/admin/dashboard.html
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 PY       := /usr/bin/python3
@@ -21,10 +25,10 @@ REL_CFLAGS  := $(CSTD) $(WARN) $(INC) $(DEFS) -O2 -g
 SAN_CFLAGS  := $(CSTD) $(WARN) $(INC) $(DEFS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-REL_OBJ := $(SRC:%.c=build/rel/%.o)
-SAN_OBJ := $(SRC:%.c=build/san/%.o)
+REL_OBJ := $(SRC:%.c=build/rel/%.o) $(ASM:%.S=build/rel/%.o)
+SAN_OBJ := $(SRC:%.c=build/san/%.o) $(ASM:%.S=build/san/%.o)
 
-.PHONY: all deps run test unit unit-san integration integration-san fuzz fuzz-build bench \
+.PHONY: all deps browser-deps run test unit unit-san integration integration-san fuzz fuzz-build bench \
         clean format lint
 
 all: build/junction
@@ -39,6 +43,15 @@ build/rel/%.o: %.c $(HDR)
 build/san/%.o: %.c $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -c $< -o $@
+
+# Data only, no code: no sanitizer or optimisation flags apply.
+build/rel/%.o: %.S $(ASM_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+build/san/%.o: %.S $(ASM_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 build/junction: $(REL_OBJ) build/rel/src/main.o
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
@@ -61,10 +74,19 @@ unit: deps build/unit-tests
 unit-san: deps build/unit-tests-san
 	ASAN_OPTIONS=detect_leaks=1 ./build/unit-tests-san --jobs 2
 
-integration: deps build/junction
+# The browser test's npm packages (tests/integration/test_dashboard.py runs
+# tests/browser/dashboard.mjs): npm ci again only when the lock file changes.
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null
+	@touch $@
+
+browser-deps: $(BROWSER_DEPS)
+
+integration: deps build/junction $(BROWSER_DEPS)
 	JUNCTION_BIN=$(CURDIR)/build/junction $(PY) -m pytest -q tests/integration
 
-integration-san: deps build/junction-san
+integration-san: deps build/junction-san $(BROWSER_DEPS)
 	JUNCTION_BIN=$(CURDIR)/build/junction-san JUNCTION_SANITIZED=1 $(PY) -m pytest -q tests/integration
 
 # Everything a change must pass: unit and integration tests, plain and sanitized.
@@ -74,10 +96,10 @@ test: deps
 
 # libFuzzer targets, each run FUZZ_TIME seconds from its seed corpus.
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-build/fuzz/%: tests/fuzz/%.c $(SRC) $(HDR) $(wildcard tests/fuzz/*.h)
+build/fuzz/%: tests/fuzz/%.c $(SRC) $(ASM) $(ASM_DEPS) $(HDR) $(wildcard tests/fuzz/*.h)
 	@mkdir -p build/fuzz
 	clang $(CSTD) $(INC) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $< $(SRC) $(LIBS)
+	    -fno-sanitize-recover=undefined -o $@ $< $(SRC) $(ASM) $(LIBS)
 
 fuzz-build: deps $(FUZZ_BIN)
 
