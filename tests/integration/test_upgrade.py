@@ -185,3 +185,27 @@ def test_a_clean_stop_removes_the_upgrade_socket(junction, backends):
     wait_for(lambda: os.path.exists(path), what="upgrade socket")
     assert j.stop() == 0
     assert not os.path.exists(path)
+
+
+def test_the_admin_and_metrics_listeners_are_handed_over_too(junction, backends, tmp_path):
+    (b,) = backends(1)
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")
+    extra = ("admin: { address: 127.0.0.1:{port1}, token_file: %s }\n"
+             "metrics: { address: 127.0.0.1:{port2} }\n" % token)
+    j = junction(CONFIG.replace("upstreams:", extra + "upstreams:") % b.port, nports=3)
+    new, log = run_new(j, tmp_path)
+    assert j.proc.wait(timeout=30) == 0, j.stderr()
+    # Two workers' sockets, the admin's and the metrics listener's.
+    assert "4 listening sockets handed over" in j.stderr(), j.stderr()
+    c = http.client.HTTPConnection("127.0.0.1", j.ports[1], timeout=10)
+    c.request("GET", "/status", headers={"Authorization": "Bearer t0ken"})
+    r = c.getresponse()
+    assert r.status == 200 and b"generation" in r.read()
+    c.close()
+    c = http.client.HTTPConnection("127.0.0.1", j.ports[2], timeout=10)
+    c.request("GET", "/metrics")
+    assert c.getresponse().status == 200
+    c.close()
+    assert "handed-over socket" not in open(log).read()  # every one was taken
+    stop_new(new, log)
