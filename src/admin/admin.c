@@ -16,6 +16,7 @@
 #include "admin/api.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http/h1/h1_write.h"
 #include "net/listener.h"
 
 #define ADMIN_HEAD_MAX (16u << 10)  /* request line and header section: 431 beyond */
@@ -78,29 +79,6 @@ static void conn_close(struct admin_conn *c)
     free(c);
 }
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
-    }
-}
-
 /* Serialises rs into c->out (rs->body is consumed). Returns 0 or JN_ENOMEM. */
 static int conn_set_response(struct admin_conn *c, struct jn_admin_response *rs)
 {
@@ -111,7 +89,7 @@ static int conn_set_response(struct admin_conn *c, struct jn_admin_response *rs)
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
                      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
                      "%s%s%s%s%s\r\n",
-                     rs->status, reason(rs->status),
+                     rs->status, jn_http_reason((uint16_t)rs->status),
                      rs->content_type != NULL ? rs->content_type : "application/json", length,
                      rs->challenge ? "WWW-Authenticate: Bearer realm=\"junction-admin\"\r\n" : "",
                      rs->allow != NULL ? "Allow: " : "", rs->allow != NULL ? rs->allow : "",
@@ -395,9 +373,10 @@ int jn_admin_listen(const char *what, const struct sockaddr_storage *addr, sockl
 
 size_t jn_admin_fds(int *out, size_t max)
 {
-    for (size_t i = 0; i < A.nlisteners && i < max; i++)
-        out[i] = A.listeners[i].io.fd;
-    return A.nlisteners;
+    size_t n = 0;
+    for (; n < A.nlisteners && n < max; n++)
+        out[n] = A.listeners[n].io.fd;
+    return n;
 }
 
 static void close_listeners(void)

@@ -276,7 +276,7 @@ static json_t *server_json(const struct jn_config *cfg, size_t u, size_t j, cons
                      "ejected", ejected, "ejections",
                      (json_int_t)(st != NULL ? atomic_load(&st->ejections_total) : 0),
                      "in_flight", (json_int_t)g->in_flight[slot], "connections",
-                     (json_int_t)(st != NULL ? atomic_load(&st->connections) : 0),
+                     (json_int_t)(st != NULL ? atomic_load(&st->slots->connections) : 0),
                      "latency_ewma_ms", latency);
 }
 

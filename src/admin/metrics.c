@@ -292,7 +292,7 @@ static void render_servers(struct out *o, const struct jn_config *cfg, int which
             else if (which == 1)
                 v = atomic_load_explicit(&p->servers[k].ejections_total, memory_order_relaxed);
             else
-                v = atomic_load_explicit(&p->servers[k].connections, memory_order_relaxed);
+                v = atomic_load_explicit(&p->servers[k].slots->connections, memory_order_relaxed);
             put(o, "%s{upstream=\"%s\",server=\"%s\"} %llu\n", names[which],
                 esc(un, sizeof(un), u->name), esc(sn, sizeof(sn), u->servers[k].address),
                 (unsigned long long)v);

@@ -296,7 +296,7 @@ static bool take_slot(struct jn_upstream_rt *rt, uint32_t server)
 {
     if (rt->shared == NULL)
         return true;
-    _Atomic uint32_t *open = &rt->shared->servers[server].connections;
+    _Atomic uint32_t *open = &rt->shared->servers[server].slots->connections;
     uint32_t max = rt->cfg->limits.max_connections;
     if (max == 0) {
         atomic_fetch_add_explicit(open, 1, memory_order_relaxed);
@@ -323,7 +323,7 @@ static void kick_others(void)
  * or slots free. */
 static uint32_t room(struct jn_upstream_rt *rt, uint32_t server)
 {
-    uint32_t open = atomic_load(&rt->shared->servers[server].connections);
+    uint32_t open = atomic_load(&rt->shared->servers[server].slots->connections);
     uint32_t max = rt->cfg->limits.max_connections;
     return rt->servers[server].nidle + (open < max ? max - open : 0);
 }
@@ -334,7 +334,7 @@ static uint32_t room(struct jn_upstream_rt *rt, uint32_t server)
 static bool others_wait(struct jn_upstream_rt *rt, uint32_t server)
 {
     return rt->cfg->limits.max_connections > 0 && rt->servers[server].wait_head == NULL &&
-           atomic_load(&rt->shared->servers[server].pending) > 0;
+           atomic_load(&rt->shared->servers[server].slots->pending) > 0;
 }
 
 /* Gives a slot back; a request queued for it, here or in another worker, is woken. */
@@ -344,13 +344,13 @@ static void free_slot(struct jn_upstream_rt *rt, uint32_t server)
         return;
     struct jn_server_state *st = &rt->shared->servers[server];
     if (rt->cfg->limits.max_connections == 0) {
-        atomic_fetch_sub_explicit(&st->connections, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&st->slots->connections, 1, memory_order_relaxed);
         return;
     }
     /* Sequentially consistent, paired with jn_upwait_start: either this
      * sees the waiter's pending count, or the waiter sees the free slot. */
-    atomic_fetch_sub(&st->connections, 1);
-    if (atomic_load(&st->pending) == 0)
+    atomic_fetch_sub(&st->slots->connections, 1);
+    if (atomic_load(&st->slots->pending) == 0)
         return;
     if (rt->servers[server].wait_head != NULL)
         wake_one(rt, server);
@@ -422,7 +422,7 @@ int jn_upconn_get(struct jn_upstream_rt *rt, uint32_t server, int flags, struct 
         uc = take_idle(rt, server, flags & JN_UPCONN_VERIFY);
     if (uc == NULL && rt->cfg->limits.max_connections > 0 && !(flags & JN_UPCONN_FRESH) &&
         rt->shared != NULL &&
-        atomic_load(&rt->shared->servers[server].connections) >= rt->cfg->limits.max_connections)
+        atomic_load(&rt->shared->servers[server].slots->connections) >= rt->cfg->limits.max_connections)
         return JN_ETOOBIG;
     if (uc == NULL)
         uc = connect_new(rt, server, err);
@@ -539,7 +539,7 @@ static void unlink_wait(struct jn_upwait *w)
         s->wait_tail = w->prev;
     w->next = w->prev = NULL;
     jn_timer_stop(rt->loop, &w->timer);
-    atomic_fetch_sub(&rt->shared->servers[w->server].pending, 1);
+    atomic_fetch_sub(&rt->shared->servers[w->server].slots->pending, 1);
     rt->nwaiting--;
 }
 
@@ -573,7 +573,7 @@ static void wait_expired(struct jn_loop *loop, struct jn_timer *t)
 int jn_upwait_start(struct jn_upstream_rt *rt, uint32_t server, struct jn_upwait *w)
 {
     const struct jn_cfg_limits *lim = &rt->cfg->limits;
-    _Atomic uint32_t *pending = &rt->shared->servers[server].pending;
+    _Atomic uint32_t *pending = &rt->shared->servers[server].slots->pending;
     uint32_t n = atomic_load(pending);
     do {
         if (n >= lim->max_pending)
@@ -709,11 +709,14 @@ static void move_idle(struct jn_upstream_rt *to, uint32_t i, struct jn_upstream_
     while (src->idle != NULL && dst->nidle < to->cfg->keepalive) {
         struct jn_upconn *uc = src->idle;
         unlink_idle(uc);
-        /* The slot moves from one snapshot's count to the other's. */
-        if (from->shared != NULL)
-            atomic_fetch_sub(&from->shared->servers[k].connections, 1);
-        if (to->shared != NULL)
-            atomic_fetch_add(&to->shared->servers[i].connections, 1);
+        /* The snapshots share the server's slots (jn_pools_create); were
+         * they apart, the slot would move from one count to the other. */
+        struct jn_server_slots *a = from->shared != NULL ? from->shared->servers[k].slots : NULL;
+        struct jn_server_slots *b = to->shared != NULL ? to->shared->servers[i].slots : NULL;
+        if (a != b && a != NULL)
+            atomic_fetch_sub(&a->connections, 1);
+        if (a != b && b != NULL)
+            atomic_fetch_add(&b->connections, 1);
         uc->up = to;
         uc->server = i;
         uc->next = dst->idle;

@@ -39,7 +39,6 @@ struct probe {
     size_t req_len, req_sent;
     char resp[PROBE_RESP_MAX];
     size_t resp_len;
-    uint32_t passes, fails;        /* consecutive results */
 };
 
 static struct jn_loop loop;
@@ -64,16 +63,18 @@ static void end_probe(struct probe *p, bool pass, const char *why)
         p->io.fd = -1;
     }
     p->running = false;
+    struct jn_server_state *st = &p->pool->servers[p->server];
     if (pass) {
-        p->fails = 0;
-        if (++p->passes >= h->healthy_threshold)
+        atomic_store(&st->check_fails, 0);
+        if (atomic_fetch_add(&st->check_passes, 1) + 1 >= h->healthy_threshold)
             jn_pool_set_checked(p->pool, p->server, true, jn_clock_ms());
     } else {
-        p->passes = 0;
-        if (++p->fails == h->unhealthy_threshold)
+        atomic_store(&st->check_passes, 0);
+        uint32_t fails = atomic_fetch_add(&st->check_fails, 1) + 1;
+        if (fails == h->unhealthy_threshold)
             jn_log(JN_LOG_INFO, "upstream %s: server %s: health check failed %u times: %s",
-                   p->pool->cfg->name, p->pool->cfg->servers[p->server].address, p->fails, why);
-        if (p->fails >= h->unhealthy_threshold)
+                   p->pool->cfg->name, p->pool->cfg->servers[p->server].address, fails, why);
+        if (fails >= h->unhealthy_threshold)
             jn_pool_set_checked(p->pool, p->server, false, jn_clock_ms());
     }
     jn_timer_set(&loop, &p->timer, h->interval);

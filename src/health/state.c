@@ -12,11 +12,20 @@
 #define RETRY_MIN_PER_WINDOW 10 /* a quiet pool may still retry this many times */
 #define MAX_EJECTION_MS (300 * 1000)
 
+static void slots_unref(struct jn_server_slots *sl)
+{
+    if (sl != NULL && atomic_fetch_sub(&sl->refs, 1) == 1)
+        free(sl);
+}
+
 static void pools_free(void *arg)
 {
     struct jn_config *cfg = arg;
-    for (size_t i = 0; i < cfg->nupstreams; i++)
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        for (size_t k = 0; cfg->pools[i].servers != NULL && k < cfg->upstreams[i].nservers; k++)
+            slots_unref(cfg->pools[i].servers[k].slots);
         free(cfg->pools[i].servers);
+    }
     free(cfg->pools);
     cfg->pools = NULL;
 }
@@ -30,8 +39,8 @@ static const struct jn_pool_state *find_pool(const struct jn_config *prev, const
 }
 
 /* A server keeps what is known of it across snapshots: the checker's
- * verdict, an ejection under way, slow start. Connections and waiters stay
- * counted in the old state, with the old snapshot's connections. */
+ * verdict, an ejection under way, slow start, and its connection slots
+ * (shared, not copied: connections of the old snapshot still count). */
 static void carry_over(struct jn_pool_state *p, const struct jn_pool_state *old)
 {
     for (size_t i = 0; i < p->cfg->nservers; i++) {
@@ -41,8 +50,12 @@ static void carry_over(struct jn_pool_state *p, const struct jn_pool_state *old)
                 continue;
             const struct jn_server_state *o = &old->servers[k];
             struct jn_server_state *n = &p->servers[i];
+            free(n->slots);
+            n->slots = o->slots;
+            atomic_fetch_add(&n->slots->refs, 1);
             atomic_store(&n->check_down, atomic_load(&o->check_down));
-            atomic_store(&n->check_streak, atomic_load(&o->check_streak));
+            atomic_store(&n->check_passes, atomic_load(&o->check_passes));
+            atomic_store(&n->check_fails, atomic_load(&o->check_fails));
             atomic_store(&n->failures, atomic_load(&o->failures));
             atomic_store(&n->ejections, atomic_load(&o->ejections));
             atomic_store(&n->back_since, atomic_load(&o->back_since));
@@ -78,6 +91,15 @@ int jn_pools_create(struct jn_config *cfg, const struct jn_config *prev)
             rc = JN_ENOMEM;
             break;
         }
+        for (size_t k = 0; k < p->cfg->nservers && rc == 0; k++) {
+            p->servers[k].slots = calloc(1, sizeof(*p->servers[k].slots));
+            if (p->servers[k].slots == NULL)
+                rc = JN_ENOMEM;
+            else
+                atomic_init(&p->servers[k].slots->refs, 1);
+        }
+        if (rc != 0)
+            break;
         const struct jn_pool_state *old = find_pool(prev, p->cfg->name);
         if (old != NULL)
             carry_over(p, old);

@@ -14,15 +14,27 @@
 
 #include "config/config.h"
 
+/* A server's connection slots (limits:): its connections and the requests
+ * waiting for one, counted across every worker and every snapshot in use,
+ * so that a reload or a runtime change does not open another
+ * max_connections. Shared by the pool states of the same upstream name and
+ * server address (jn_pools_create), freed with the last. */
+struct jn_server_slots {
+    _Atomic uint32_t connections;     /* open to it from every worker, idle ones included */
+    _Atomic uint32_t pending;         /* requests waiting for a connection to it */
+    _Atomic uint32_t refs;            /* pool states sharing it */
+};
+
 struct jn_server_state {
     _Atomic bool check_down;          /* the active checker says down */
-    _Atomic uint32_t check_streak;    /* checker: consecutive results of the other kind */
+    /* The checker's consecutive passes and failures: here, not in the
+     * checker, so that they go on across snapshots (it restarts with each). */
+    _Atomic uint32_t check_passes, check_fails;
     _Atomic uint32_t failures;        /* consecutive failed requests (outlier) */
     _Atomic uint64_t ejected_until;   /* ms (jn_clock_ms); 0 = not ejected */
     _Atomic uint32_t ejections;       /* ejections in a row: the time doubles with each */
     _Atomic uint64_t back_since;      /* ms it last became usable again; 0 = since start */
-    _Atomic uint32_t connections;     /* open to it from every worker, idle ones included */
-    _Atomic uint32_t pending;         /* requests waiting for a connection to it */
+    struct jn_server_slots *slots;    /* owned with other snapshots' states of the server */
     _Atomic uint64_t ejections_total; /* every ejection since the state was made (metrics) */
 };
 

@@ -199,18 +199,20 @@ static struct jn_config *with_overlay(struct jn_config *b, const struct overlay 
 static int publish(struct jn_config *cfg, char *err, size_t errlen)
 {
     cfg->generation = info.generation + 1;
-    if (jn_pools_create(cfg, current) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return JN_ENOMEM;
-    }
-    int rc = jn_workers_swap(cfg, err, errlen);
-    if (rc != 0)
-        return rc;
-    /* The checker borrows the snapshot: stopped before what it probes goes. */
+    /* The checker stops first, so that no verdict lands in the old state
+     * after it was carried over; it borrows the snapshot it probes. */
     jn_health_stop();
-    if (jn_health_start(cfg) != 0)
+    int rc = jn_pools_create(cfg, current);
+    if (rc != 0)
+        snprintf(err, errlen, "out of memory");
+    else
+        rc = jn_workers_swap(cfg, err, errlen);
+    struct jn_config *probed = rc == 0 ? cfg : current;
+    if (jn_health_start(probed) != 0)
         jn_log(JN_LOG_ERR, "cannot restart the health check thread: servers keep their last "
                            "verdict");
+    if (rc != 0)
+        return rc;
     jn_config_unref(current);
     current = cfg;
     info.generation = cfg->generation;
@@ -278,6 +280,11 @@ static void overlay_rebase(struct overlay *o, const struct jn_config *b)
     }
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 static void warn_restart_only(const struct jn_config *old, const struct jn_config *cfg)
 {
     if (old->workers != cfg->workers)
@@ -285,6 +292,13 @@ static void warn_restart_only(const struct jn_config *old, const struct jn_confi
     if (strcmp(old->error_log.path, cfg->error_log.path) != 0 ||
         old->error_log.level != cfg->error_log.level)
         jn_log(JN_LOG_WARN, "reload: error_log changed; it takes a restart (or an upgrade)");
+    if (!same_str(old->admin.address, cfg->admin.address))
+        jn_log(JN_LOG_WARN, "reload: admin address changed; it takes a restart (or an upgrade)");
+    if (!same_str(old->metrics.address, cfg->metrics.address))
+        jn_log(JN_LOG_WARN, "reload: metrics address changed; it takes a restart (or an "
+                            "upgrade)");
+    if (!same_str(old->upgrade_socket, cfg->upgrade_socket))
+        jn_log(JN_LOG_WARN, "reload: upgrade_socket changed; it takes a restart");
 }
 
 static int reload_locked(struct jn_cfg_errors *errs)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #define FDS_PER_MSG 200
 #define MAX_FDS 1024
 #define PEER_TIMEOUT_S 60 /* the new process loads its configuration meanwhile */
+#define HELLO_TIMEOUT_MS 1000 /* a replacement asks at once; the main thread waits no more */
 
 static size_t (*sources[4])(int *out, size_t max);
 static size_t nsources;
@@ -50,9 +52,9 @@ static int unix_addr(const char *path, struct sockaddr_un *sa, char *err, size_t
     return 0;
 }
 
-static void set_timeouts(int fd)
+static void set_timeouts(int fd, uint64_t ms)
 {
-    struct timeval tv = { PEER_TIMEOUT_S, 0 };
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
@@ -68,7 +70,14 @@ int jn_upgrade_listen(const char *path, char *err, size_t errlen)
         return -1;
     }
     /* A socket file nobody answers on is a leftover: replaced. One that
-     * answers belongs to a running process, which keeps it. */
+     * answers belongs to a running process, which keeps it. Anything but a
+     * socket (a typo naming the configuration file) is never removed. */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "upgrade socket %s: exists and is not a socket", path);
+        close(fd);
+        return -1;
+    }
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
         snprintf(err, errlen, "upgrade socket %s: in use by another process", path);
         close(fd);
@@ -152,8 +161,11 @@ static bool hand_over(int c)
 {
     int fds[MAX_FDS];
     size_t n = 0;
-    for (size_t i = 0; i < nsources; i++)
-        n += sources[i](fds + n, MAX_FDS - n);
+    for (size_t i = 0; i < nsources && n < MAX_FDS; i++)
+        n += JN_MIN(sources[i](fds + n, MAX_FDS - n), MAX_FDS - n);
+    if (n == MAX_FDS)
+        jn_log(JN_LOG_WARN, "upgrade: more than %d listening sockets; the rest are not handed "
+                            "over", MAX_FDS);
     for (size_t at = 0; at < n; at += FDS_PER_MSG)
         if (send_msg(c, "FDS", fds + at, JN_MIN(n - at, (size_t)FDS_PER_MSG)) != 0)
             return false;
@@ -175,13 +187,14 @@ bool jn_upgrade_serve(int *lfd)
         close(c);
         return false;
     }
-    set_timeouts(c);
+    set_timeouts(c, HELLO_TIMEOUT_MS);
     char hello[16];
     if (recv_msg(c, hello, sizeof(hello), false) <= 0 || strcmp(hello, "HELLO") != 0) {
         jn_log(JN_LOG_DEBUG, "upgrade: a connection to the upgrade socket left without asking");
         close(c);
         return false;
     }
+    set_timeouts(c, PEER_TIMEOUT_S * 1000);
     if (!hand_over(c)) {
         jn_log(JN_LOG_ERR, "upgrade: the new process did not start; still serving");
         close(c);
@@ -209,7 +222,14 @@ int jn_upgrade_fetch(const char *path, char *err, size_t errlen)
             close(c);
         return -1;
     }
-    set_timeouts(c);
+    set_timeouts(c, PEER_TIMEOUT_S * 1000);
+    /* The sockets must come from this user's Junction (or root's), not
+     * from whoever bound the path first. */
+    if (!peer_allowed(c)) {
+        snprintf(err, errlen, "upgrade socket %s: served by a process of another user", path);
+        close(c);
+        return -1;
+    }
     if (send_msg(c, "HELLO", NULL, 0) != 0) {
         snprintf(err, errlen, "upgrade socket %s: %s", path, strerror(errno));
         close(c);

@@ -52,10 +52,8 @@ static struct jn_gen *gen_new(struct jn_worker *w, struct jn_config *cfg)
     return g;
 }
 
-void jn_gen_release(struct jn_gen *g)
+static void gen_destroy(struct jn_gen *g)
 {
-    if (g->users > 0 && --g->users > 0)
-        return;
     for (size_t i = 0; i < g->cfg->nupstreams; i++)
         if (g->ups[i].cfg != NULL)
             jn_upstream_rt_destroy(&g->ups[i]);
@@ -64,10 +62,53 @@ void jn_gen_release(struct jn_gen *g)
     free(g);
 }
 
+/* Makes g the worker's current generation (on the worker's thread). */
+static void gen_link(struct jn_worker *w, struct jn_gen *g)
+{
+    g->live = true;
+    g->prev = NULL;
+    g->next = w->gens;
+    if (w->gens != NULL)
+        w->gens->prev = g;
+    w->gens = g;
+    w->gen = g;
+}
+
+void jn_gen_release(struct jn_gen *g)
+{
+    if (g->users > 0 && --g->users > 0)
+        return;
+    if (!g->live) { /* never put in service */
+        gen_destroy(g);
+        return;
+    }
+    struct jn_worker *w = g->worker;
+    if (g->prev != NULL)
+        g->prev->next = g->next;
+    else
+        w->gens = g->next;
+    if (g->next != NULL)
+        g->next->prev = g->prev;
+    g->live = false;
+    g->next = w->gen_garbage;
+    w->gen_garbage = g;
+}
+
+static void gens_collect(struct jn_worker *w)
+{
+    while (w->gen_garbage != NULL) {
+        struct jn_gen *g = w->gen_garbage;
+        w->gen_garbage = g->next;
+        gen_destroy(g);
+    }
+}
+
 static void accept_event(struct jn_loop *loop, struct jn_io *io, uint32_t events)
 {
     struct jn_listener_rt *l = io->data;
     struct jn_worker *w = l->worker;
+    if (io->fd < 0) /* retired by a reload earlier in this batch */
+        return;
     for (int i = 0; i < 64 && !w->draining; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
@@ -159,9 +200,11 @@ static void on_wake(struct jn_loop *loop)
     }
     jn_tcp_resume(w);
     /* A connection slot freed elsewhere, or a request waits elsewhere for
-     * a server this worker holds idle connections to. */
-    for (size_t i = 0; i < w->gen->cfg->nupstreams; i++)
-        jn_upstream_kick(&w->gen->ups[i]);
+     * a server this worker holds idle connections to; requests queued in
+     * an old generation wait as well. */
+    for (struct jn_gen *g = w->gens; g != NULL; g = g->next)
+        for (size_t i = 0; i < g->cfg->nupstreams; i++)
+            jn_upstream_kick(&g->ups[i]);
     /* Accept may have stopped early to keep the loop fair. */
     for (size_t i = 0; !w->draining && i < w->nlisteners; i++)
         accept_event(loop, &w->listeners[i]->io, EPOLLIN);
@@ -173,6 +216,7 @@ static void on_idle(struct jn_loop *loop)
     jn_h2_run_deferred(w); /* first: it may close connections, which collect frees */
     jn_clients_collect(w);
     jn_tcp_collect(w);
+    gens_collect(w); /* before upconn_collect: it closes idle connections */
     jn_upconn_collect(&w->upconn_garbage);
     jn_access_log_flush(w);
     if (w->draining && w->nclients == 0 && w->tcp.ntunnels == 0)
@@ -187,6 +231,7 @@ static void *worker_main(void *arg)
     jn_tcp_close_all(w);
     jn_clients_collect(w);
     jn_tcp_collect(w);
+    gens_collect(w);
     jn_upconn_collect(&w->upconn_garbage);
     jn_access_log_flush(w);
     atomic_fetch_sub(&running, 1);
@@ -220,7 +265,9 @@ static int worker_init(struct jn_worker *w, int id, struct jn_config *cfg, int a
     w->loop.data = w;
     w->loop.on_wake = on_wake;
     w->loop.on_idle = on_idle;
-    w->gen = gen_new(w, cfg);
+    struct jn_gen *g = gen_new(w, cfg);
+    if (g != NULL)
+        gen_link(w, g);
     w->listeners = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*w->listeners));
     if (w->gen == NULL || w->listeners == NULL)
         return JN_ENOMEM;
@@ -252,6 +299,7 @@ static void worker_destroy(struct jn_worker *w)
     }
     if (w->gen != NULL)
         jn_gen_release(w->gen);
+    gens_collect(w);
     jn_upconn_collect(&w->upconn_garbage);
     jn_tcp_worker_destroy(w);
     jn_stream_cache_destroy(w);
@@ -424,7 +472,7 @@ static void drain_clients_of(struct jn_worker *w, const struct jn_listener_rt *l
 
 static void swap_free(struct swap *sw)
 {
-    for (size_t i = 0; i < sw->n; i++) {
+    for (size_t i = 0; sw->names != NULL && sw->listeners != NULL && i < sw->n; i++) {
         if (sw->names[i] != NULL)
             free(sw->names[i]);
         else if (sw->listeners[i] != NULL)
@@ -484,7 +532,7 @@ static void swap_done(struct jn_task *t)
     }
     w->access_json = sw->access_json;
     struct jn_gen *old = w->gen;
-    w->gen = sw->gen;
+    gen_link(w, sw->gen);
     sw->gen = NULL;
     adopt_idle(w->gen, old);
     jn_gen_release(old);

@@ -25,6 +25,12 @@ struct jn_gen {
     struct jn_upstream_rt *ups;    /* owned: one per cfg->upstreams */
     uint32_t users;                /* streams using it, plus 1 while current */
     struct jn_worker *worker;      /* borrowed */
+    /* The worker's live generations (current and old ones still in use),
+     * then, once unused, its garbage: freed after the event batch, since
+     * the last user may end inside an event of something the generation
+     * owns (an HTTP/2 upstream session driving its streams). */
+    struct jn_gen *next, *prev;
+    bool live;                     /* on the worker's live list */
 };
 
 /* One worker's listening socket. It lives as long as its worker, through
@@ -55,6 +61,8 @@ struct jn_worker {
     struct jn_loop loop;
     struct jn_buf_pool bufs;
     struct jn_gen *gen;            /* current generation */
+    struct jn_gen *gens;           /* live generations, newest first (gen among them) */
+    struct jn_gen *gen_garbage;    /* unused generations, freed after the event batch */
     struct jn_listener_rt **listeners; /* owned: one per cfg listener, in its order */
     size_t nlisteners;
     struct jn_listener_rt *retired;    /* owned: listeners a reload closed */

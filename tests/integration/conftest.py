@@ -1,6 +1,7 @@
 """Integration test harness: starts the real junction binary on an inline
 configuration with free ports on 127.0.0.1, and real backends beside it."""
 import collections
+import http.client
 import http.server
 import json
 import os
@@ -328,3 +329,68 @@ def raw_request(port, data, timeout=10):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.sendall(data)
     return recv_until_close(s)
+
+
+class SteadyLoad:
+    """Client threads sending GET path until stop(): half on keep-alive
+    connections, half on a new connection per request. Anything but a 200,
+    or a connection error, counts as bad. With retry_reused, a request whose
+    reused keep-alive connection closes before any byte of the response is
+    sent again on a new one, as browsers, curl and HTTP libraries do (RFC
+    9112, 9.3.1): the server may close an idle connection at any time."""
+
+    def __init__(self, port, path="/", threads=4, retry_reused=False):
+        self.port, self.path, self.retry_reused = port, path, retry_reused
+        self.ok = self.bad = self.retried = 0
+        self.why = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(i % 2 == 0,))
+                        for i in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def count(self, what, why=None):
+        with self.lock:
+            setattr(self, what, getattr(self, what) + 1)
+            if why is not None:
+                self.why.append(why)
+
+    def run(self, keep_alive):
+        conn, reused = None, False
+        while not self.stopping.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                    reused = False
+                conn.request("GET", self.path)
+                r = conn.getresponse()
+                r.read()
+                self.count("ok") if r.status == 200 else self.count("bad", r.status)
+                reused = True
+                if not keep_alive or r.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError) as e:
+                if self.retry_reused and reused:
+                    self.count("retried")
+                else:
+                    self.count("bad", repr(e))
+                conn.close()
+                conn = None
+            except (OSError, http.client.HTTPException) as e:
+                self.count("bad", repr(e))
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def wait_more(self, n, what="load goes on"):
+        start = self.ok
+        wait_for(lambda: self.ok >= start + n, what=what)
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join()
+        assert self.bad == 0, self.why[:10]

@@ -7,16 +7,14 @@ runtime of this build cannot change servers or reload yet); they pass once
 it can."""
 import http.client
 import json
-import os
 import socket
 import subprocess
 import threading
-import time
 import urllib.parse
 
 import pytest
 
-from conftest import BIN, EchoHandler, Holding, free_port, recv_until_close, wait_for
+from conftest import BIN, Holding, free_port, recv_until_close, wait_for
 
 TOKEN = "adm-T0ken-5ecret"
 # Secrets written in the configuration; GET /config must show none of them.

@@ -5,10 +5,9 @@ import http.client
 import os
 import re
 import signal
-import socket
 import threading
 
-from conftest import EchoHandler, free_port, port_open, wait_for
+from conftest import EchoHandler, SteadyLoad, free_port, port_open, wait_for
 
 
 def write(j, text):
@@ -168,29 +167,6 @@ def test_removed_listeners_drain_and_new_ones_open(junction, backends):
     slow.close()
 
 
-def steady_load(port, stop, stats, keep_alive):
-    conn = None
-    while not stop.is_set():
-        try:
-            if conn is None:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/steady")
-            r = conn.getresponse()
-            r.read()
-            stats["ok" if r.status == 200 else "bad"] += 1
-            if r.status != 200:
-                stats["why"].append(r.status)
-            if not keep_alive or r.getheader("Connection", "").lower() == "close":
-                conn.close()
-                conn = None
-        except (OSError, http.client.HTTPException) as e:
-            stats["bad"] += 1
-            stats["why"].append(repr(e))
-            conn = None
-    if conn is not None:
-        conn.close()
-
-
 VERSION = """
 workers: 2
 listeners:
@@ -219,27 +195,17 @@ def test_twenty_reloads_under_load_fail_no_request(junction, backends):
         return VERSION % {"k": k, "backend": (b0, b1)[k % 2].port, "other": (b1, b0)[k % 2].port}
 
     j = junction(version(0))
-    stop = threading.Event()
-    stats = [{"ok": 0, "bad": 0, "why": []} for _ in range(4)]
-    threads = [threading.Thread(target=steady_load, args=(j.port, stop, stats[i], i % 2 == 0))
-               for i in range(4)]
-    for t in threads:
-        t.start()
+    load = SteadyLoad(j.port, "/steady")
     try:
-        wait_for(lambda: sum(s["ok"] for s in stats) > 50, what="load running")
+        load.wait_more(50, "load running")
         for k in range(1, 21):
             write(j, version(k))
-            before = sum(s["ok"] for s in stats)
             reload(j)
             assert get(j.port, "/v%d" % k)[:2] == (200, ("b1", "b0")[k % 2])
             assert get(j.port, "/v%d" % (k - 1))[0] == 404
-            wait_for(lambda: sum(s["ok"] for s in stats) > before + 20, what="load goes on")
+            load.wait_more(20)
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    bad = [w for s in stats for w in s["why"]]
-    assert sum(s["bad"] for s in stats) == 0, bad[:10]
+        load.stop()  # asserts no request failed
     assert "generation 21" in j.stderr()
     servers = {r["server"] for r in b0.received} | {r["server"] for r in b1.received}
     assert servers == {"b0", "b1"}

@@ -5,9 +5,8 @@ import http.client
 import os
 import signal
 import subprocess
-import threading
 
-from conftest import BIN, wait_for
+from conftest import BIN, SteadyLoad, wait_for
 
 CONFIG = """
 workers: 2
@@ -21,56 +20,6 @@ routes:
   - match: { path_prefix: / }
     upstream: app
 """
-
-
-def load(port, stop, stats, keep_alive):
-    """Steady requests. Like browsers and curl, a request that finds its
-    reused keep-alive connection closed before any byte of the response
-    (the server was closing it as idle) is sent again once on a new one
-    (RFC 9112, 9.3.1); any other failure counts."""
-    conn, reused = None, False
-    while not stop.is_set():
-        try:
-            if conn is None:
-                conn, reused = http.client.HTTPConnection("127.0.0.1", port, timeout=10), False
-            conn.request("GET", "/x")
-            r = conn.getresponse()
-            r.read()
-            stats["ok" if r.status == 200 else "bad"] += 1
-            if r.status != 200:
-                stats["why"].append(r.status)
-            reused = True
-            if not keep_alive or r.getheader("Connection", "").lower() == "close":
-                conn.close()
-                conn = None
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-            if not reused:
-                stats["bad"] += 1
-                stats["why"].append(repr(e))
-            else:
-                stats["retried"] += 1
-            conn.close()
-            conn = None
-        except (OSError, http.client.HTTPException) as e:
-            stats["bad"] += 1
-            stats["why"].append(repr(e))
-            conn = None
-    if conn is not None:
-        conn.close()
-
-
-def start_load(port, n=4):
-    stop = threading.Event()
-    stats = [{"ok": 0, "bad": 0, "retried": 0, "why": []} for _ in range(n)]
-    threads = [threading.Thread(target=load, args=(port, stop, stats[i], i % 2 == 0))
-               for i in range(n)]
-    for t in threads:
-        t.start()
-    return stop, stats, threads
-
-
-def total(stats, key="ok"):
-    return sum(s[key] for s in stats)
 
 
 def run_new(j, tmp_path, *extra):
@@ -91,19 +40,15 @@ def stop_new(proc, log):
 def test_upgrade_under_load_fails_no_request(junction, backends, tmp_path):
     (b,) = backends(1)
     j = junction(CONFIG % b.port)
-    stop, stats, threads = start_load(j.port)
+    load = SteadyLoad(j.port, "/x", retry_reused=True)
     try:
-        wait_for(lambda: total(stats) > 100, what="load running")
+        load.wait_more(100, "load running")
         new, log = run_new(j, tmp_path)
         assert j.proc.wait(timeout=30) == 0, j.stderr()
         assert "the new process serves" in j.stderr()
-        before = total(stats)
-        wait_for(lambda: total(stats) > before + 200, what="load served by the new process")
+        load.wait_more(200, "load served by the new process")
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert total(stats, "bad") == 0, [w for s in stats for w in s["why"]][:10]
+        load.stop()  # asserts no request failed
     assert new.poll() is None
     assert "(upgrade)" in open(log).read()
     stop_new(new, log)
@@ -112,18 +57,14 @@ def test_upgrade_under_load_fails_no_request(junction, backends, tmp_path):
 def test_sigusr2_starts_the_new_binary_which_takes_over(junction, backends, tmp_path):
     (b,) = backends(1)
     j = junction(CONFIG % b.port)
-    stop, stats, threads = start_load(j.port, 2)
+    load = SteadyLoad(j.port, "/x", threads=2, retry_reused=True)
     try:
-        wait_for(lambda: total(stats) > 50, what="load running")
+        load.wait_more(50, "load running")
         j.proc.send_signal(signal.SIGUSR2)
         assert j.proc.wait(timeout=30) == 0, j.stderr()
-        before = total(stats)
-        wait_for(lambda: total(stats) > before + 100, what="load served by the new process")
+        load.wait_more(100, "load served by the new process")
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert total(stats, "bad") == 0, [w for s in stats for w in s["why"]][:10]
+        load.stop()  # asserts no request failed
     assert "SIGUSR2: started" in j.stderr()
     out = subprocess.run(["pgrep", "-f", "--", "-c %s --upgrade$" % j.path],
                          capture_output=True, text=True).stdout.split()
