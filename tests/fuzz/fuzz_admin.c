@@ -22,7 +22,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     struct jn_cfg_errors errs = { 0 };
     struct jn_config *cfg = jn_config_load_buffer("fuzz.yaml", yaml, sizeof(yaml) - 1, &errs);
-    if (cfg == NULL || jn_pools_create(cfg) != 0)
+    if (cfg == NULL || jn_pools_create(cfg, NULL) != 0)
         abort();
     cfg->admin.token = "tok"; /* a string literal: the snapshot never frees it */
     cfg->admin.token_len = 3;

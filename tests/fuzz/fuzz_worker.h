@@ -112,7 +112,7 @@ static struct jn_gen *gen_new(struct jn_worker *w, struct jn_config *cfg)
     jn_config_ref(cfg);
     g->cfg = cfg;
     for (size_t i = 0; i < cfg->nupstreams; i++)
-        if (jn_upstream_rt_init(&g->ups[i], &cfg->upstreams[i], &w->loop,
+        if (jn_upstream_rt_init(&g->ups[i], &cfg->upstreams[i], NULL, &w->loop,
                                 cfg->timeouts.upstream_idle, &w->upconn_garbage) != 0)
             abort();
     return g;
