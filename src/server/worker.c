@@ -575,7 +575,9 @@ static int swap_prepare(struct swap *sw, struct jn_worker *w, struct jn_config *
 
 int jn_workers_swap(struct jn_config *cfg, char *err, size_t errlen)
 {
-    struct swap *sw = calloc(nworkers ? nworkers : 1, sizeof(*sw));
+    if (nworkers == 0) /* none started (tools, the admin API's fuzz target) */
+        return 0;
+    struct swap *sw = calloc(nworkers, sizeof(*sw));
     if (sw == NULL) {
         snprintf(err, errlen, "out of memory");
         return JN_ENOMEM;
