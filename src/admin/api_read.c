@@ -145,23 +145,8 @@ void jn_admin_get_routes(struct jn_config *cfg, struct jn_admin_response *rs)
 
 long jn_admin_find_upstream(const struct jn_config *cfg, const char *name)
 {
-    for (size_t i = 0; i < cfg->nupstreams; i++)
-        if (strcmp(cfg->upstreams[i].name, name) == 0)
-            return (long)i;
-    return -1;
-}
-
-static bool same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return false;
-    if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-    return x->sin6_port == y->sin6_port &&
-           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    const struct jn_cfg_upstream *up = jn_cfg_find_upstream(cfg, name);
+    return up != NULL ? (long)up->index : -1;
 }
 
 long jn_admin_find_server(const struct jn_config *cfg, size_t u, const char *address)
@@ -175,10 +160,7 @@ long jn_admin_find_server(const struct jn_config *cfg, size_t u, const char *add
     const char *err;
     if (jn_parse_address(address, &ss, &len, &err) != 0)
         return -1;
-    for (size_t j = 0; j < up->nservers; j++)
-        if (same_sockaddr(&ss, &up->servers[j].addr))
-            return (long)j;
-    return -1;
+    return jn_cfg_find_server(up, &ss);
 }
 
 /* Per-server sums over the workers, for the servers of one snapshot. */

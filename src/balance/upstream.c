@@ -692,16 +692,10 @@ static bool same_transport(const struct jn_cfg_upstream *a, const struct jn_cfg_
     return a->tls == NULL || a->tls->client == b->tls->client;
 }
 
-static int find_server_index(const struct jn_cfg_upstream *up, const struct jn_cfg_server *s)
-{
-    for (size_t i = 0; i < up->nservers; i++)
-        if (up->servers[i].addrlen == s->addrlen &&
-            memcmp(&up->servers[i].addr, &s->addr, s->addrlen) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Moves src's idle connections (server k of from) to dst (server i of to). */
+/* Moves src's idle connections (server k of from) to dst (server i of to).
+ * Their slots stay counted: both snapshots share the server's slots, since
+ * jn_pools_create matches servers as adoption does (upstream name, then
+ * jn_cfg_find_server). */
 static void move_idle(struct jn_upstream_rt *to, uint32_t i, struct jn_upstream_rt *from,
                       uint32_t k)
 {
@@ -709,14 +703,6 @@ static void move_idle(struct jn_upstream_rt *to, uint32_t i, struct jn_upstream_
     while (src->idle != NULL && dst->nidle < to->cfg->keepalive) {
         struct jn_upconn *uc = src->idle;
         unlink_idle(uc);
-        /* The snapshots share the server's slots (jn_pools_create); were
-         * they apart, the slot would move from one count to the other. */
-        struct jn_server_slots *a = from->shared != NULL ? from->shared->servers[k].slots : NULL;
-        struct jn_server_slots *b = to->shared != NULL ? to->shared->servers[i].slots : NULL;
-        if (a != b && a != NULL)
-            atomic_fetch_sub(&a->connections, 1);
-        if (a != b && b != NULL)
-            atomic_fetch_add(&b->connections, 1);
         uc->up = to;
         uc->server = i;
         uc->next = dst->idle;
@@ -733,7 +719,7 @@ void jn_upstream_adopt_idle(struct jn_upstream_rt *to, struct jn_upstream_rt *fr
 {
     bool same = same_transport(to->cfg, from->cfg);
     for (size_t k = 0; k < from->cfg->nservers; k++) {
-        int i = find_server_index(to->cfg, &from->cfg->servers[k]);
+        long i = jn_cfg_find_server(to->cfg, &from->cfg->servers[k].addr);
         if (i < 0)
             continue;
         /* What operators see of the server goes on. */

@@ -100,6 +100,22 @@ static void jn_config_free(struct jn_config *cfg)
     free(cfg);
 }
 
+struct jn_cfg_upstream *jn_cfg_find_upstream(const struct jn_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nupstreams; i++)
+        if (strcmp(cfg->upstreams[i].name, name) == 0)
+            return &cfg->upstreams[i];
+    return NULL;
+}
+
+long jn_cfg_find_server(const struct jn_cfg_upstream *up, const struct sockaddr_storage *addr)
+{
+    for (size_t i = 0; i < up->nservers; i++)
+        if (jn_sockaddr_equal(&up->servers[i].addr, addr))
+            return (long)i;
+    return -1;
+}
+
 int jn_config_on_free(struct jn_config *cfg, void (*fn)(void *arg), void *arg)
 {
     struct jn_cfg_cleanup *c = jn_arena_calloc(&cfg->arena, 1, sizeof(*c));

@@ -471,5 +471,13 @@ int jn_parse_size(const char *s, uint64_t *out);
 /* "host:port", "[v6]:port", ":port" -> sockaddr (numeric hosts and "localhost").
  * Returns 0 or JN_EINVAL with *err set to a static message. */
 int jn_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *len, const char **err);
+/* True when a and b are the same IPv4 or IPv6 address and port (what a
+ * listener or a server is known by across snapshots). */
+bool jn_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
+/* The upstream of cfg named name, or NULL. */
+struct jn_cfg_upstream *jn_cfg_find_upstream(const struct jn_config *cfg, const char *name);
+/* The index of up's server at addr, or -1. */
+long jn_cfg_find_server(const struct jn_cfg_upstream *up, const struct sockaddr_storage *addr);
 
 #endif

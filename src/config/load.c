@@ -338,9 +338,7 @@ static void jn_ld_listener_upstreams(struct jn_ld *ld)
         struct jn_cfg_listener *l = &cfg->listeners[i];
         if (l->protocol != JN_PROTO_TCP || l->upstream_name == NULL)
             continue;
-        for (size_t u = 0; u < cfg->nupstreams && l->upstream == NULL; u++)
-            if (strcmp(cfg->upstreams[u].name, l->upstream_name) == 0)
-                l->upstream = &cfg->upstreams[u];
+        l->upstream = jn_cfg_find_upstream(cfg, l->upstream_name);
         const char *name = jn_ld_quote(ld, l->upstream_name, strlen(l->upstream_name));
         const char *why = l->upstream != NULL ? jn_ld_tcp_balance_error(l->upstream) : NULL;
         if (l->upstream == NULL)

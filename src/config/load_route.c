@@ -490,12 +490,9 @@ static const struct jn_ld_table jn_route_table = JN_LD_TABLE("route", jn_route_k
  * at load, and configurations have few upstreams next to their routes. */
 static void jn_ld_resolve_upstream(struct jn_ld *ld, struct jn_cfg_route *r, yaml_node_t *at)
 {
-    for (size_t i = 0; i < ld->cfg->nupstreams; i++) {
-        if (strcmp(ld->cfg->upstreams[i].name, r->upstream_name) == 0) {
-            r->upstream = &ld->cfg->upstreams[i];
-            return;
-        }
-    }
+    r->upstream = jn_cfg_find_upstream(ld->cfg, r->upstream_name);
+    if (r->upstream != NULL)
+        return;
     jn_ld_error(ld, at, "upstream: unknown upstream %s",
                 jn_ld_quote(ld, r->upstream_name, strlen(r->upstream_name)));
 }

@@ -32,42 +32,40 @@ static void pools_free(void *arg)
 
 static const struct jn_pool_state *find_pool(const struct jn_config *prev, const char *name)
 {
-    for (size_t i = 0; prev != NULL && prev->pools != NULL && i < prev->nupstreams; i++)
-        if (strcmp(prev->upstreams[i].name, name) == 0)
-            return &prev->pools[i];
-    return NULL;
+    const struct jn_cfg_upstream *up =
+        prev != NULL && prev->pools != NULL ? jn_cfg_find_upstream(prev, name) : NULL;
+    return up != NULL ? &prev->pools[up->index] : NULL;
 }
 
 /* A server keeps what is known of it across snapshots: the checker's
  * verdict, an ejection under way, slow start, and its connection slots
- * (shared, not copied: connections of the old snapshot still count). */
+ * (shared, not copied: connections of the old snapshot still count). A
+ * server is the same by its socket address, as everywhere across
+ * snapshots (jn_cfg_find_server). */
 static void carry_over(struct jn_pool_state *p, const struct jn_pool_state *old)
 {
     for (size_t i = 0; i < p->cfg->nservers; i++) {
-        const char *addr = p->cfg->servers[i].address;
-        for (size_t k = 0; k < old->cfg->nservers; k++) {
-            if (strcmp(old->cfg->servers[k].address, addr) != 0)
-                continue;
-            const struct jn_server_state *o = &old->servers[k];
-            struct jn_server_state *n = &p->servers[i];
-            free(n->slots);
-            n->slots = o->slots;
-            atomic_fetch_add(&n->slots->refs, 1);
-            atomic_store(&n->check_down, atomic_load(&o->check_down));
-            atomic_store(&n->check_passes, atomic_load(&o->check_passes));
-            atomic_store(&n->check_fails, atomic_load(&o->check_fails));
-            atomic_store(&n->failures, atomic_load(&o->failures));
-            atomic_store(&n->ejections, atomic_load(&o->ejections));
-            atomic_store(&n->back_since, atomic_load(&o->back_since));
-            atomic_store(&n->ejections_total, atomic_load(&o->ejections_total));
-            /* An ejection that is over is noticed by jn_server_usable, as
-             * in the old state. */
-            uint64_t until = atomic_load(&o->ejected_until);
-            if (until != 0) {
-                atomic_store(&n->ejected_until, until);
-                atomic_fetch_add(&p->nejected, 1);
-            }
-            break;
+        long k = jn_cfg_find_server(old->cfg, &p->cfg->servers[i].addr);
+        if (k < 0)
+            continue;
+        const struct jn_server_state *o = &old->servers[k];
+        struct jn_server_state *n = &p->servers[i];
+        free(n->slots);
+        n->slots = o->slots;
+        atomic_fetch_add(&n->slots->refs, 1);
+        atomic_store(&n->check_down, atomic_load(&o->check_down));
+        atomic_store(&n->check_passes, atomic_load(&o->check_passes));
+        atomic_store(&n->check_fails, atomic_load(&o->check_fails));
+        atomic_store(&n->failures, atomic_load(&o->failures));
+        atomic_store(&n->ejections, atomic_load(&o->ejections));
+        atomic_store(&n->back_since, atomic_load(&o->back_since));
+        atomic_store(&n->ejections_total, atomic_load(&o->ejections_total));
+        /* An ejection that is over is noticed by jn_server_usable, as in
+         * the old state. */
+        uint64_t until = atomic_load(&o->ejected_until);
+        if (until != 0) {
+            atomic_store(&n->ejected_until, until);
+            atomic_fetch_add(&p->nejected, 1);
         }
     }
     atomic_store(&p->window, atomic_load(&old->window));

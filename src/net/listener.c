@@ -11,40 +11,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config.h"
+
 #define MAX_INHERITED 1024
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct inherited {
     int fd;
     struct sockaddr_storage addr;
-    socklen_t len;
 } inherited[MAX_INHERITED];
 static size_t ninherited;
 
-static bool same_addr(const struct sockaddr_storage *a, socklen_t alen,
-                      const struct sockaddr_storage *b, socklen_t blen)
-{
-    if (a->ss_family != b->ss_family)
-        return false;
-    if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    if (a->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-        return x->sin6_port == y->sin6_port &&
-               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-    }
-    return alen == blen && memcmp(a, b, alen) == 0;
-}
-
 /* An inherited socket bound to addr, taken out of the pool, or -1. */
-static int take_inherited(const struct sockaddr_storage *addr, socklen_t len)
+static int take_inherited(const struct sockaddr_storage *addr)
 {
     int fd = -1;
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < ninherited; i++) {
-        if (same_addr(&inherited[i].addr, inherited[i].len, addr, len)) {
+        if (jn_sockaddr_equal(&inherited[i].addr, addr)) {
             fd = inherited[i].fd;
             inherited[i] = inherited[--ninherited];
             break;
@@ -56,7 +40,7 @@ static int take_inherited(const struct sockaddr_storage *addr, socklen_t len)
 
 int jn_listen(const struct sockaddr_storage *addr, socklen_t len, const char **err)
 {
-    int fd = take_inherited(addr, len);
+    int fd = take_inherited(addr);
     if (fd >= 0)
         return fd;
     fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -91,7 +75,7 @@ int jn_listen_inherit(int fd)
     pthread_mutex_lock(&lock);
     int rc = -1;
     if (ninherited < MAX_INHERITED) {
-        inherited[ninherited++] = (struct inherited){ fd, addr, len };
+        inherited[ninherited++] = (struct inherited){ fd, addr };
         rc = 0;
     }
     pthread_mutex_unlock(&lock);

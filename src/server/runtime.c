@@ -91,36 +91,18 @@ static int overlay_copy(struct overlay *dst, const struct overlay *src)
     return 0;
 }
 
-static bool same_addr(const struct sockaddr_storage *a, socklen_t alen,
-                      const struct sockaddr_storage *b, socklen_t blen)
-{
-    return alen == blen && memcmp(a, b, alen) == 0;
-}
-
-static const struct jn_cfg_upstream *find_upstream(const struct jn_config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->nupstreams; i++)
-        if (strcmp(cfg->upstreams[i].name, name) == 0)
-            return &cfg->upstreams[i];
-    return NULL;
-}
-
 static const struct jn_cfg_server *find_server(const struct jn_cfg_upstream *up,
-                                               const struct sockaddr_storage *addr,
-                                               socklen_t len)
+                                               const struct sockaddr_storage *addr)
 {
-    for (size_t i = 0; up != NULL && i < up->nservers; i++)
-        if (same_addr(&up->servers[i].addr, up->servers[i].addrlen, addr, len))
-            return &up->servers[i];
-    return NULL;
+    long i = up != NULL ? jn_cfg_find_server(up, addr) : -1;
+    return i >= 0 ? &up->servers[i] : NULL;
 }
 
 static struct ov_entry *find_entry(struct overlay *o, const char *upstream,
-                                   const struct sockaddr_storage *addr, socklen_t len)
+                                   const struct sockaddr_storage *addr)
 {
     for (size_t i = 0; i < o->n; i++)
-        if (strcmp(o->v[i].upstream, upstream) == 0 &&
-            same_addr(&o->v[i].addr, o->v[i].addrlen, addr, len))
+        if (strcmp(o->v[i].upstream, upstream) == 0 && jn_sockaddr_equal(&o->v[i].addr, addr))
             return &o->v[i];
     return NULL;
 }
@@ -148,7 +130,7 @@ static int apply_upstream(struct jn_config *cfg, struct jn_cfg_upstream *up,
     size_t n = 0;
     for (size_t i = 0; i < up->nservers; i++) {
         const struct jn_cfg_server *s = &up->servers[i];
-        struct ov_entry *e = find_entry((struct overlay *)o, up->name, &s->addr, s->addrlen);
+        struct ov_entry *e = find_entry((struct overlay *)o, up->name, &s->addr);
         if (e != NULL && e->kind == OV_REMOVED)
             continue;
         v[n] = *s;
@@ -266,8 +248,8 @@ static void overlay_rebase(struct overlay *o, const struct jn_config *b)
 {
     for (size_t i = 0; i < o->n;) {
         struct ov_entry *e = &o->v[i];
-        const struct jn_cfg_upstream *up = find_upstream(b, e->upstream);
-        const struct jn_cfg_server *s = find_server(up, &e->addr, e->addrlen);
+        const struct jn_cfg_upstream *up = jn_cfg_find_upstream(b, e->upstream);
+        const struct jn_cfg_server *s = find_server(up, &e->addr);
         bool same = up != NULL && (s != NULL) == e->file_has &&
                     (s == NULL || (s->weight == e->file_weight && s->drain == e->file_drain));
         if (same) {
@@ -372,12 +354,12 @@ static int overlay_edit(struct overlay *o, const struct jn_server_change *c,
                         const struct sockaddr_storage *addr, socklen_t len, char *err,
                         size_t errlen)
 {
-    const struct jn_cfg_upstream *up = find_upstream(current, c->upstream);
+    const struct jn_cfg_upstream *up = jn_cfg_find_upstream(current, c->upstream);
     if (up == NULL) {
         snprintf(err, errlen, "no upstream named %s", c->upstream);
         return JN_ENOTFOUND;
     }
-    const struct jn_cfg_server *now = find_server(up, addr, len);
+    const struct jn_cfg_server *now = find_server(up, addr);
     if (c->op == JN_SERVER_ADD && now != NULL) {
         snprintf(err, errlen, "upstream %s already has server %s", c->upstream, now->address);
         return JN_EEXISTS;
@@ -391,9 +373,9 @@ static int overlay_edit(struct overlay *o, const struct jn_server_change *c,
                  c->address, c->upstream);
         return JN_EINVAL;
     }
-    struct ov_entry *e = find_entry(o, c->upstream, addr, len);
+    struct ov_entry *e = find_entry(o, c->upstream, addr);
     if (e == NULL) {
-        const struct jn_cfg_server *f = find_server(find_upstream(base, c->upstream), addr, len);
+        const struct jn_cfg_server *f = find_server(jn_cfg_find_upstream(base, c->upstream), addr);
         e = &o->v[o->n++]; /* room for one more was made by overlay_copy */
         *e = (struct ov_entry){ .upstream = strdup(c->upstream), .address = strdup(c->address),
                                 .addr = *addr, .addrlen = len, .kind = OV_CHANGED,

@@ -442,8 +442,7 @@ static struct jn_listener_rt *find_listener(struct jn_worker *w, const struct jn
 {
     for (size_t i = 0; i < w->nlisteners; i++) {
         struct jn_listener_rt *l = w->listeners[i];
-        if (l != NULL && l->io.fd >= 0 && l->addrlen == lc->addrlen &&
-            memcmp(&l->addr, &lc->addr, lc->addrlen) == 0)
+        if (l != NULL && l->io.fd >= 0 && jn_sockaddr_equal(&l->addr, &lc->addr))
             return l;
     }
     return NULL;
@@ -489,10 +488,11 @@ static void swap_free(struct swap *sw)
 /* Upstream connections idle in the old snapshot serve the new one. */
 static void adopt_idle(struct jn_gen *to, struct jn_gen *from)
 {
-    for (size_t i = 0; i < to->cfg->nupstreams; i++)
-        for (size_t k = 0; k < from->cfg->nupstreams; k++)
-            if (strcmp(to->cfg->upstreams[i].name, from->cfg->upstreams[k].name) == 0)
-                jn_upstream_adopt_idle(&to->ups[i], &from->ups[k]);
+    for (size_t i = 0; i < to->cfg->nupstreams; i++) {
+        const struct jn_cfg_upstream *up = jn_cfg_find_upstream(from->cfg, to->cfg->upstreams[i].name);
+        if (up != NULL)
+            jn_upstream_adopt_idle(&to->ups[i], &from->ups[up->index]);
+    }
 }
 
 static void swap_done(struct jn_task *t)

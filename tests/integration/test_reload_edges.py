@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from conftest import EchoHandler, free_port, wait_for
+from conftest import free_port, wait_for
 from h2client import H2Backend
-from test_reload import reload, write
+from test_reload import TWO_LISTENERS, Gate, reload, write
 
 
 def get_ok(port):
@@ -87,18 +87,6 @@ def test_h2c_request_in_flight_across_a_reload(junction):
         b.server.close()
 
 
-class Held(EchoHandler):
-    gate = threading.Event()
-
-    def handle_any(self):
-        if self.path.startswith("/slow"):
-            self.server.held += 1
-            Held.gate.wait(30)
-        EchoHandler.handle_any(self)
-
-    do_GET = handle_any
-
-
 LIMITED = """
 workers: %(workers)d
 listeners:
@@ -132,9 +120,9 @@ def test_max_connections_holds_across_a_reload(junction, backends):
     """limits.max_connections counts connections to a server across the
     workers: a reload must not let a second one open while the first is
     busy on the old snapshot."""
-    (b,) = backends(1, handler=Held)
+    (b,) = backends(1, handler=Gate)
     b.held = 0
-    Held.gate.clear()
+    Gate.gate.clear()
     args = {"workers": 1, "pending": 0, "qt": "1s", "backend": b.port, "route": "r1"}
     j = junction(LIMITED % args)
     out = {}
@@ -149,7 +137,7 @@ def test_max_connections_holds_across_a_reload(junction, backends):
     t2.start()
     t2.join(3)
     held = b.held
-    Held.gate.set()
+    Gate.gate.set()
     t.join(10)
     t2.join(10)
     assert out["before"] == 503
@@ -161,9 +149,9 @@ def test_requests_queued_at_a_reload_are_served(junction, backends, do_reload):
     """Requests queued for a connection (max_pending) when a reload comes
     finish on their snapshot: the slot that frees in another worker must
     wake them."""
-    (b,) = backends(1, handler=Held)
+    (b,) = backends(1, handler=Gate)
     b.held = 0
-    Held.gate.clear()
+    Gate.gate.clear()
     args = {"workers": 2, "pending": 50, "qt": "8s", "backend": b.port, "route": "r1"}
     j = junction(LIMITED % args)
     out = {}
@@ -179,7 +167,7 @@ def test_requests_queued_at_a_reload_are_served(junction, backends, do_reload):
     if do_reload:
         write(j, LIMITED % dict(args, route="r2"))
         reload(j)
-    Held.gate.set()
+    Gate.gate.set()
     for t in ts:
         t.join(20)
     assert all(v == 200 for v in out.values()), out
@@ -261,38 +249,24 @@ def test_tcp_tunnel_across_a_reload(junction, raw_server):
     c2.close()
 
 
-TWO = """
-workers: 1
-listeners:
-  - name: public
-    address: 127.0.0.1:{port0}
-%(extra)s
-access_log: { path: none }
-upstreams:
-  app:
-    servers: [ { address: 127.0.0.1:%(backend)d } ]
-routes:
-  - match: { path_prefix: / }
-    upstream: app
-"""
 
 
 def test_h2_client_on_a_removed_listener(junction, backends):
     from h2client import H2Client
-    (b,) = backends(1, handler=Held)
+    (b,) = backends(1, handler=Gate)
     b.held = 0
-    Held.gate.clear()
+    Gate.gate.clear()
     extra = "  - name: extra\n    address: 127.0.0.1:{port1}\n"
-    j = junction(TWO % {"extra": extra, "backend": b.port}, nports=2)
+    j = junction(TWO_LISTENERS % {"extra": extra, "backend": b.port}, nports=2)
     h2c = H2Client(j.ports[1])
     sid = h2c.request("GET", "/slow/1")
     wait_for(lambda: b.held == 1, what="held")
-    write(j, TWO % {"extra": "", "backend": b.port})
+    write(j, TWO_LISTENERS % {"extra": "", "backend": b.port})
     reload(j)
     h2c.pump(lambda: h2c.goaway is not None, timeout=10)
     # python-h2 takes GOAWAY as the end of the connection; check its last id.
     assert h2c.goaway.last_stream_id >= sid and h2c.goaway.error_code == 0
-    Held.gate.set()
+    Gate.gate.set()
     raw = b""
     h2c.sock.settimeout(5)
     while True:
@@ -326,7 +300,7 @@ def test_h2_client_h2c_upstream_in_flight_across_a_reload(junction):
 def test_a_reload_with_a_taken_port_changes_nothing(junction, backends):
     from test_reload import listen_inodes
     (b,) = backends(1)
-    base = TWO.replace("workers: 1", "workers: 3")
+    base = TWO_LISTENERS.replace("workers: 1", "workers: 3")
     extra = "  - name: extra\n    address: 127.0.0.1:{port1}\n"
     j = junction(base % {"extra": extra, "backend": b.port}, nports=2)
     taken = socket.socket()

@@ -17,9 +17,18 @@ static struct jn_cfg_server servers[4] = {
 static struct jn_cfg_upstream up;
 static struct jn_config cfg;
 
+/* Servers are known by their socket address across snapshots. */
+static void resolve(struct jn_cfg_server *v, size_t n)
+{
+    const char *err;
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(jn_parse_address(v[i].address, &v[i].addr, &v[i].addrlen, &err), 0);
+}
+
 static struct jn_pool_state *setup(size_t n, uint32_t max_pct)
 {
     jn_log_set_level(JN_LOG_ERR); /* ejections log warnings: not news in a unit test */
+    resolve(servers, 4);
     up = (struct jn_cfg_upstream){ .name = "app", .servers = servers, .nservers = n };
     up.outlier = (struct jn_cfg_outlier){ .enabled = true, .consecutive_failures = 3,
                                           .ejection_time = 1000, .max_ejected_percent = max_pct };
@@ -237,6 +246,7 @@ Test(health, a_new_snapshot_keeps_what_is_known_of_servers_by_address, .fini = t
         { .address = "127.0.0.1:9002", .weight = 1 },
         { .address = "127.0.0.1:9009", .weight = 1 },
     };
+    resolve(next_servers, 3);
     struct jn_cfg_upstream next_up = up;
     next_up.servers = next_servers;
     struct jn_config next = { .upstreams = &next_up, .nupstreams = 1 };
